@@ -1,0 +1,3 @@
+from mmdg_bench.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""Speed benchmarks (`mmdg-bench bench`, `make bench`): medians over repeats, measured in one
+process tree on this machine. Never timed tests: the figures go into the README.
+
+    mmdg-bench bench --repeats 3
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mmdg_bench.config import load_config
+from mmdg_bench.data.synthetic import ensure_generated, generate
+
+
+def _median_seconds(action, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _cli(*args: str) -> None:
+    """The command as a user types it, imports and start-up included."""
+    subprocess.run([sys.executable, "-m", "mmdg_bench", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def bench_pipeline(console: Console, repeats: int) -> None:
+    config = load_config("synth")
+    ensure_generated(config.data.synth)
+    scratch = Path(tempfile.mkdtemp(prefix="mmdg-bench-"))
+    try:
+        def generate_fresh():
+            target = scratch / f"synth-{time.perf_counter_ns()}"
+            generate(config.data.synth, target)
+            shutil.rmtree(target)
+
+        out = str(scratch / "runs")
+        first = config.data.synth.domains[0]
+        rows = [
+            ("generate the synthetic set", _median_seconds(generate_fresh, repeats), 30),
+            (f"`mmdg-bench run --target {first}` (data generated)",
+             _median_seconds(lambda: _cli("run", "--target", first, "--out", out, "--force"), repeats), 60),
+            ("`mmdg-bench run` (all 3 held-out domains)",
+             _median_seconds(lambda: _cli("run", "--out", out, "--force"), repeats), 180),
+        ]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    table = Table(title=f"Pipeline speed on the synth preset ({os.cpu_count()} CPUs, median of {repeats})")
+    for column in ("what", "seconds", "target s"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    for what, seconds, target in rows:
+        table.add_row(what, f"{seconds:.1f}", f"<= {target}")
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Results only read run folders: collect them into a tidy table, then render leaderboards."""

@@ -1,0 +1,69 @@
+import pytest
+
+from mmdg_bench.config import PRESET_DIR, list_presets, load_config
+from mmdg_bench.errors import UserError
+
+
+def test_every_shipped_preset_loads():
+    assert "synth" in list_presets()
+    for name in list_presets():
+        config = load_config(name)
+        assert config.preset == name
+        assert config.data.modalities
+
+
+def test_override_parses_numbers_and_lists():
+    config = load_config("synth", ["optim.lr=3e-4", "optim.epochs=3", "data.modalities=[audio]"])
+    assert config.optim.lr == pytest.approx(3e-4)
+    assert config.optim.epochs == 3
+    assert config.data.modalities == ["audio"]
+
+
+def test_int_is_accepted_for_float():
+    assert load_config("synth", ["optim.lr=1"]).optim.lr == 1.0
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lrr=1e-3", "did you mean 'lr'"),
+    ("optim.epochs=many", "'optim.epochs' must be int"),
+    ("optim.epochs=2.5", "'optim.epochs' must be int"),
+    ("data.modalities=video", "must be a list"),
+    ("modle.feature_dim=3", "did you mean 'model'"),
+    ("optim.lr", "must look like key.path=value"),
+    ("optim.epochs=0", "must be positive"),
+    ("data.modalities=[video, flow]", "no encoder for modality 'flow'"),
+])
+def test_bad_override_is_a_user_error(override, message):
+    with pytest.raises(UserError, match=message):
+        load_config("synth", [override])
+
+
+def test_unknown_strategy_suggests_the_closest():
+    with pytest.raises(UserError, match="did you mean 'baseline'"):
+        load_config("synth", strategy__name="baselin")
+
+
+def test_unknown_preset_suggests_the_closest():
+    with pytest.raises(UserError, match="did you mean 'synth'"):
+        load_config("synt")
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 0\noptim:\n  lr: [1e-3\n")
+    with pytest.raises(UserError, match="not valid YAML at line"):
+        load_config(str(bad))
+
+
+def test_preset_from_a_path(tmp_path):
+    custom = tmp_path / "mine.yaml"
+    custom.write_text((PRESET_DIR / "synth.yaml").read_text().replace("epochs: 12", "epochs: 5"))
+    config = load_config(str(custom))
+    assert (config.preset, config.optim.epochs) == ("mine", 5)
+
+
+def test_hash_changes_with_any_setting():
+    base = load_config("synth")
+    assert base.hash("day") == load_config("synth").hash("day")
+    assert base.hash("day") != base.hash("night")
+    assert base.hash("day") != load_config("synth", ["optim.lr=2e-3"]).hash("day")
