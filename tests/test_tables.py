@@ -62,3 +62,13 @@ def test_cell_format_and_markdown():
     text = to_markdown("T", per_target(runs(), "target/fused"))
     assert "| strategy | a | b | Avg |" in text
     assert "| gmp | 61.00 ± 1.41 (n=2) | 80.00 (n=1) | 70.00 (n=1) |" in text
+
+
+def test_diagnostics_table_only_for_strategies_that_log_them():
+    frame = runs().assign(**{"diag/video/rho": [None] * 4 + [1.5, 2.5, 2.0]})
+    tables = leaderboards(frame, "best-val")
+    title, cells = tables[2]
+    assert title.startswith("Strategy diagnostics")
+    assert cell(cells, "gmp", "video/rho") == (2.0, 0.5, 3)
+    assert cell(cells, "baseline", "video/rho")[2] == 0
+    assert "| baseline | – |" in to_markdown(title, cells)

@@ -125,6 +125,12 @@ def build_loaders(config: Config, parts: dict, sources: list[str]):
     return loaders, {name: len(ds) for name, ds in datasets.items()}, skipped
 
 
+def mean_diagnostics(epochs: list[dict]) -> dict[str, float]:
+    """Each strategy diagnostic averaged over the epochs that logged it."""
+    keys = dict.fromkeys(k for e in epochs for k in e["strategy"])
+    return {k: float(np.mean([e["strategy"][k] for e in epochs if k in e["strategy"]])) for k in keys}
+
+
 def train_run(config: Config, target: str, out_root: Path | str, progress=None, force: bool = False) -> RunResult:
     progress = progress or NullProgress()
     index = load_index(config.data)
@@ -165,7 +171,7 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
         "target_domain": target, "source_domains": sources, "seed": config.seed,
         "config_hash": config.hash(target), "modalities": config.data.modalities,
         "classes": index.classes, "epochs": config.optim.epochs, "clips": clip_counts,
-        "skipped_clips": skipped,
+        "skipped_clips": skipped, "diagnostics": mean_diagnostics(epochs),
         "selection": {rule: {"epoch": e["epoch"], "val": e["val"], "target": e["target"]}
                       for rule, e in select_epochs(epochs).items()},
         "wall_s": round(time.perf_counter() - started, 2),

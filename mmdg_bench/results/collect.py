@@ -24,6 +24,7 @@ def summary_rows(summary: dict) -> list[dict]:
         row.update(selection=rule, epoch=chosen["epoch"], modalities=",".join(summary["modalities"]))
         for split in ("val", "target"):
             row.update({f"{split}/{head}": acc for head, acc in chosen[split].items() if head != "loss"})
+        row.update({f"diag/{key}": value for key, value in summary.get("diagnostics", {}).items()})
         rows.append(row)
     return rows
 

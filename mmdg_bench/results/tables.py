@@ -52,6 +52,18 @@ def modality_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cells)
 
 
+def diagnostics_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """(strategy, column, mean, std, n) of each strategy diagnostic (rho, sigma, k, p, cos, ...),
+    averaged over a run's epochs, then summarised over runs (targets × seeds)."""
+    columns = [c for c in runs.columns if c.startswith("diag/") and runs[c].notna().any()]
+    cells = []
+    for strategy, group in runs.groupby("strategy", sort=True):
+        for column in columns:
+            cells.append({"strategy": strategy, "column": column.removeprefix("diag/"),
+                          **_stats(group[column].dropna())})
+    return pd.DataFrame(cells, columns=["strategy", "column", "mean", "std", "n"])
+
+
 def leaderboards(runs: pd.DataFrame, selection: str) -> list[tuple[str, pd.DataFrame]]:
     """(title, long table) pairs, per preset: runs of different presets are never averaged together."""
     chosen = runs[runs.selection == selection]
@@ -60,6 +72,10 @@ def leaderboards(runs: pd.DataFrame, selection: str) -> list[tuple[str, pd.DataF
         label = f"preset {preset}, dataset {group.dataset.iloc[0]}, selection {selection}"
         tables.append((f"Fused target accuracy (%) — {label}", per_target(group, "target/fused")))
         tables.append((f"Per-modality accuracy (%), mean over targets — {label}", modality_table(group)))
+        diagnostics = diagnostics_table(group)
+        if not diagnostics.empty:
+            tables.append((f"Strategy diagnostics, mean over epochs, then over runs (n = runs) — {label}",
+                           diagnostics))
     return tables
 
 
@@ -74,7 +90,7 @@ def wide(cells: pd.DataFrame) -> pd.DataFrame:
     """Long cells -> strategies × columns of formatted strings, columns in their first-seen order."""
     text = cells.assign(cell=[format_cell(m, s, n) for m, s, n in zip(cells["mean"], cells["std"], cells["n"])])
     table = text.pivot(index="strategy", columns="column", values="cell")
-    return table.reindex(columns=list(dict.fromkeys(cells.column)))
+    return table.reindex(columns=list(dict.fromkeys(cells.column))).fillna("–")
 
 
 def to_markdown(title: str, cells: pd.DataFrame) -> str:
