@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BENCH) run --strategy baseline
+	$(BENCH) run --strategy gmp
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -212,15 +212,28 @@ def data_synth(
     console.print(f"wrote the synthetic dataset ({len(cfg.domains)} domains, {cfg.classes} classes) to {out}")
 
 
+class BenchPart(str, Enum):
+    pipeline = "pipeline"
+    strategies = "strategies"
+
+
 @app.command()
 @user_errors
 def bench(
-    repeats: int = typer.Option(3, help="Repetitions of each timing; the median is reported."),
+    part: list[BenchPart] = typer.Option(None, "--part", help="What to time (repeatable); default: everything."),
+    repeats: int = typer.Option(3, help="Repetitions of each pipeline timing; the median is reported."),
+    step_repeats: int = typer.Option(20, help="Training steps timed per strategy; the median is reported."),
 ):
-    """Time the pipeline on the synth preset: generation, one held-out run, all held-out runs."""
-    from mmdg_bench.bench import bench_pipeline
+    """Speed figures: the pipeline on synth, and each strategy's training step against baseline."""
+    parts = set(part or BenchPart)
+    if BenchPart.pipeline in parts:
+        from mmdg_bench.bench import bench_pipeline
 
-    bench_pipeline(console, repeats)
+        bench_pipeline(console, repeats)
+    if BenchPart.strategies in parts:
+        from mmdg_bench.strategy_bench import bench_strategies
+
+        bench_strategies(console, step_repeats)
 
 
 def main():

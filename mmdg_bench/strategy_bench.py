@@ -1,0 +1,177 @@
+"""Step-time benchmark of the gradient strategies against `baseline`.
+
+One training step (forward + `strategy.backward` + `optimizer.step`) of every registered strategy,
+on the same model architecture and the same batch (the synth preset's first training batch), in
+one process. The strategies take turns within each repeat (round-robin) so that machine noise
+hits all of them alike; the figure is the median. Work a strategy does once per epoch (its
+`start_epoch`: Gradient-Blending's held-out evaluation every super-epoch) is timed over the
+preset's epochs and amortised over their steps, so the ratio is the cost of a whole run per step.
+
+    python -c "from rich.console import Console; from mmdg_bench.strategy_bench import bench_strategies; \
+bench_strategies(Console(), repeats=20)"
+"""
+
+import math
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch.utils.data import DataLoader
+
+from mmdg_bench.config import Config, load_config
+from mmdg_bench.data import ClipDataset, load_index
+from mmdg_bench.engine.evaluate import move
+from mmdg_bench.engine.train import seed_everything, step_losses
+from mmdg_bench.models import build_model
+from mmdg_bench.strategies import STRATEGIES, Strategy
+
+WARMUP_STEPS = 3
+# Step time over baseline's that each strategy should stay under (amortised, per-epoch work included).
+TARGET_RATIOS = {"baseline": 1.0, "ogm-ge": 1.05, "grad-blending": 1.10, "pcgrad": 1.7, "gmp-fast": 1.05}
+GMP_TARGET = 1.7  # GMP and its ablations: two backward passes through the encoders
+
+
+def target_ratio(name: str) -> float | None:
+    return TARGET_RATIOS.get(name, GMP_TARGET if name.startswith("gmp") else None)
+
+
+@dataclass
+class StrategyBench:
+    """One strategy's own model (same initialisation for all), optimizer and timings."""
+
+    name: str
+    model: torch.nn.Module
+    strategy: Strategy
+    optimizer: torch.optim.Optimizer
+    steps_per_epoch: int
+    step_s: list[float] = field(default_factory=list)
+    epochs_s: list[float] = field(default_factory=list)  # all start_epoch calls of one run
+
+
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def first_batch(config: Config, clips, sources: list[str]) -> dict:
+    """The engine's first training batch: same dataset, batch size and shuffle seed."""
+    dataset = ClipDataset(clips, config.data.modalities, config.data, sources)
+    loader = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(config.seed))
+    return move(next(iter(loader)), config.device)
+
+
+def build_bench(name: str, overrides: list[str], index, parts: dict, sources: list[str]) -> StrategyBench:
+    config = load_config("synth", overrides, strategy__name=name)  # that strategy's params, overrides included
+    seed_everything(config.seed)
+    model = build_model(config.model, config.data.modalities, len(index.classes), len(sources)).to(config.device)
+    strategy_cls = STRATEGIES.get(name)
+    strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model)
+    train, holdout = strategy.holdout_split(parts["train"], config.seed)
+    loaders = {"train": train, "holdout": holdout}
+    loaders = {key: DataLoader(ClipDataset(clips, config.data.modalities, config.data, sources, cache=True),
+                               batch_size=config.optim.batch_size)
+               for key, clips in loaders.items() if clips is not None}
+    strategy.attach(loaders)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    return StrategyBench(name, model, strategy, optimizer, math.ceil(len(train) / config.optim.batch_size))
+
+
+def time_step(bench: StrategyBench, batch: dict, config: Config) -> float:
+    bench.model.train()
+    start = time.perf_counter()
+    step = step_losses(bench.model, batch, config)
+    bench.optimizer.zero_grad(set_to_none=True)
+    bench.strategy.backward(step)
+    bench.optimizer.step()
+    _synchronize(config.device)
+    return time.perf_counter() - start
+
+
+def time_epochs(bench: StrategyBench, config: Config) -> float:
+    """All `start_epoch` calls of one run; the engine calls it in train mode."""
+    bench.model.train()
+    start = time.perf_counter()
+    for epoch in range(1, config.optim.epochs + 1):
+        bench.strategy.start_epoch(epoch)
+    _synchronize(config.device)
+    return time.perf_counter() - start
+
+
+def _row(bench: StrategyBench, config: Config) -> dict:
+    step_ms = 1000 * statistics.median(bench.step_s)
+    epoch_ms = 1000 * statistics.median(bench.epochs_s) / (config.optim.epochs * bench.steps_per_epoch)
+    return {"strategy": bench.name, "step_ms": step_ms, "epoch_work_ms": epoch_ms, "ms": step_ms + epoch_ms,
+            "target": target_ratio(bench.name), "error": None}
+
+
+def _with_ratios(rows: list[dict]) -> list[dict]:
+    base = next((r["ms"] for r in rows if r["strategy"] == "baseline" and r["error"] is None), None)
+    for row in rows:
+        ratio = row["ms"] / base if base and row["error"] is None else None
+        row["ratio"] = ratio
+        row["meets_target"] = None if ratio is None or row["target"] is None else ratio <= row["target"]
+    return rows
+
+
+def run_benches(config: Config, overrides: list[str], repeats: int) -> list[dict]:
+    index = load_index(config.data)
+    target = index.domains[0]
+    parts, sources = index.protocol(target), index.sources(target)
+    batch = first_batch(config, parts["train"], sources)
+    names = ["baseline", *(n for n in STRATEGIES.names() if n != "baseline")]
+    benches, rows = [], []
+    for name in names:
+        try:
+            bench = build_bench(name, overrides, index, parts, sources)
+            for _ in range(WARMUP_STEPS):
+                time_step(bench, batch, config)
+            time_epochs(bench, config)  # warm-up: decodes the clips a strategy evaluates on
+            benches.append(bench)
+        except Exception as err:  # one failing strategy must not hide the others' figures
+            rows.append({"strategy": name, "error": f"{type(err).__name__}: {err}", "ms": None,
+                         "target": target_ratio(name)})
+    for _ in range(repeats):
+        for bench in benches:
+            bench.step_s.append(time_step(bench, batch, config))
+            bench.epochs_s.append(time_epochs(bench, config))
+    order = {name: i for i, name in enumerate(names)}
+    rows = sorted(rows + [_row(b, config) for b in benches], key=lambda r: order[r["strategy"]])
+    return _with_ratios(rows)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def print_table(console: Console, rows: list[dict], config: Config, repeats: int) -> None:
+    table = Table(title=f"Strategy step time, synth preset's first batch (batch {config.optim.batch_size}, "
+                        f"{config.device}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
+                        f"median of {repeats}, round-robin)")
+    for column in ("strategy", "step ms", "+ per-epoch work ms/step", "ms/step", "× baseline", "target ×", "ok"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for r in rows:
+        if r["error"]:
+            table.add_row(r["strategy"], f"[red]error: {r['error']}[/red]", "", "", "", _fmt(r["target"], ".2f"), "")
+            continue
+        ok = {True: "yes", False: "[red]no[/red]", None: ""}[r["meets_target"]]
+        table.add_row(r["strategy"], f"{r['step_ms']:.1f}", f"{r['epoch_work_ms']:.2f}", f"{r['ms']:.1f}",
+                      _fmt(r["ratio"], ".2f"), _fmt(r["target"], ".2f"), ok)
+    console.print(table)
+
+
+def bench_strategies(console: Console, repeats: int, overrides: list[str] = ()) -> list[dict]:
+    """Time every registered strategy against baseline and print a Rich table; returns its rows
+    (strategy, step_ms, epoch_work_ms, ms, ratio, target, meets_target, error). `overrides` are
+    `--set` style settings on the synth preset (the tests use a tiny set)."""
+    overrides = list(overrides)
+    config = load_config("synth", overrides)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    rows = run_benches(config, overrides, repeats)
+    print_table(console, rows, config, repeats)
+    return rows

@@ -1,0 +1,473 @@
+"""Tests of the gradient strategies on real models: each trains through the engine, and the gradients
+they write are checked against torch.autograd and the pure maths of `functional.py`."""
+
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+from rich.console import Console
+from torch import nn
+
+from mmdg_bench.config import load_config
+from mmdg_bench.data import ClipDataset, load_index
+from mmdg_bench.engine import train_run
+from mmdg_bench.engine.train import NonFiniteGradient, check_finite, step_losses
+from mmdg_bench.errors import UserError
+from mmdg_bench.models import MultimodalModel, build_model
+from mmdg_bench.strategies import STRATEGIES
+from mmdg_bench.strategies import gmp, gmp_fast, grad_blending, ogm_ge, pcgrad  # noqa: F401 (registers them)
+from mmdg_bench.strategies.baseline import Baseline
+from mmdg_bench.strategies.functional import cagp, cagp_choice, project_out, tanh_modulation
+from mmdg_bench.strategies.gmp import GMP, GMPParams
+from mmdg_bench.strategies.grad_blending import GradBlending, GradBlendingParams
+from mmdg_bench.strategies.ogm_ge import OGMGE, OGMGEParams
+from mmdg_bench.strategies.pcgrad import PCGrad
+from mmdg_bench.strategies.gradients import split_encoder_gradients
+from mmdg_bench.strategy_bench import bench_strategies
+
+TARGET = "toon"
+TINY = [
+    "threads=1",  # the machine is shared: one thread avoids oversubscription stalls
+    "data.synth.train_per_class=4", "data.synth.test_per_class=2", "data.synth.frames=4",
+    "data.video.num_frames=4", "data.synth.seconds=0.5", "data.audio.seconds=0.5",
+    "optim.batch_size=16", "optim.epochs=2",
+    # 4 clips per (domain, class): a quarter holds one out of each; re-estimate at epoch 2
+    "strategy.grad-blending.holdout_fraction=0.25", "strategy.grad-blending.super_epoch=1",
+]
+# The strategies of the issue (other test modules may register test-only ones).
+NAMES = ["baseline", "ogm-ge", "grad-blending", "pcgrad", "gmp", "gmp-igdm-only", "gmp-cagp-only", "gmp-unified",
+         "gmp-no-k", "gmp-no-p", "gmp-fixed-proj-cls", "gmp-fixed-proj-dom", "gmp-pcgrad", "gmp-reverse-cagp",
+         "gmp-fast"]
+PAIR_KEYS = ("cos_cd", "conflict", "norm_c", "norm_d")
+GMP_KEYS = PAIR_KEYS + ("rho", "sigma", "k", "p", "proj_cls", "proj_dom")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def synth_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMDG_BENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config("synth", TINY)
+
+
+@pytest.fixture(scope="module")
+def batch(config):
+    index = load_index(config.data)
+    dataset = ClipDataset(index.protocol(TARGET)["train"], config.data.modalities, config.data,
+                          index.sources(TARGET))
+    return next(iter(torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True,
+                                                 generator=torch.Generator().manual_seed(0))))
+
+
+def assert_close(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Equal up to float32 summation order: the strategies add the same terms in another order."""
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()) + 1e-12)
+
+
+def synth_model(config, seed: int = 0) -> MultimodalModel:
+    torch.manual_seed(seed)
+    return build_model(config.model, config.data.modalities, config.data.synth.classes,
+                       len(config.data.synth.domains) - 1)
+
+
+def gradients(model) -> dict[str, torch.Tensor]:
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+def reference_pair(model, batch, config, m: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """g_c^m and g_d^m by torch.autograd.grad on a fresh forward, flat."""
+    step = step_losses(model, batch, config)
+    params = model.encoder_parameters(m)
+    flat = [torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params, retain_graph=True)])
+            for loss in (step.classification, step.domain)]
+    return flat[0], flat[1]
+
+
+def set_conflict(model, batch, config, conflict: bool) -> None:
+    """Flip the gradient-reversal sign of each modality whose g_c . g_d sign is not the wanted one:
+    g_d is linear in that coefficient, so this sets whether the pair conflicts."""
+    for m in model.modalities:
+        g_c, g_d = reference_pair(model, batch, config, m)
+        if bool(g_c @ g_d < 0) != conflict:
+            model.discriminators[m].reverse.coeff *= -1
+
+
+def encoder_update(grads: dict[str, torch.Tensor], model, m: str) -> torch.Tensor:
+    """The flat gradient a strategy wrote for encoder m, laid out as `split_encoder_gradients` reads it."""
+    return torch.cat([grads[f"encoders.{m}.{name}"].reshape(-1) for name, _ in model.encoders[m].named_parameters()])
+
+
+def strategy_backward(cls, params, model, batch, config) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """One backward of a fresh `cls` strategy: its diagnostics and the gradients it wrote."""
+    diagnostics = cls(params, model).backward(step_losses(model, batch, config))
+    return diagnostics, gradients(model)
+
+
+def expected_keys(name: str, modalities: list[str]) -> set[str]:
+    if name == "baseline":
+        return set()
+    if name == "ogm-ge":
+        return {"ogm/active"} | {f"ogm/{m}/{key}" for m in modalities for key in ("ratio", "coeff")}
+    if name == "grad-blending":
+        return {f"gb/w_{head}" for head in ["fused", *modalities]}
+    keys = PAIR_KEYS if name == "pcgrad" else GMP_KEYS
+    return {f"{m}/{key}" for m in modalities for key in keys}
+
+
+# --------------------------------------------------------------------------- #
+# every registered strategy, through the engine
+# --------------------------------------------------------------------------- #
+
+
+def test_registry_holds_the_issue_names():
+    assert set(NAMES) <= set(STRATEGIES.names())
+    for name in NAMES:
+        cls = STRATEGIES.get(name)
+        assert cls.description and "\n" not in cls.description
+        cls.Params().validate()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_strategy_trains_through_the_engine(name, tmp_path):
+    result = train_run(load_config("synth", TINY, strategy__name=name), TARGET, tmp_path)
+    assert result.summary["strategy"] == name and result.summary["epochs"] == 2
+    lines = [json.loads(line) for line in (result.path / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    for line in lines:
+        assert set(line["strategy"]) == expected_keys(name, ["video", "audio"])
+        assert all(torch.isfinite(torch.tensor(v)) for v in line["strategy"].values())
+    if name == "grad-blending":
+        assert result.summary["clips"]["holdout"] == 8 and result.summary["clips"]["train"] == 24
+        first, second = ([line["strategy"][f"gb/w_{h}"] for h in ("fused", "video", "audio")] for line in lines)
+        assert first == pytest.approx([1 / 3] * 3)  # the first super-epoch is uniform
+        assert sum(second) == pytest.approx(1.0) and second != pytest.approx(first)
+
+
+@pytest.mark.parametrize("name", ["ogm-ge", "gmp"])
+def test_same_seed_gives_identical_metrics(name, tmp_path):
+    config = load_config("synth", TINY, strategy__name=name)
+    runs = [train_run(config, TARGET, tmp_path / str(i)) for i in range(2)]
+    first, second = ((run.path / "metrics.jsonl").read_text() for run in runs)
+    assert first == second
+
+
+# --------------------------------------------------------------------------- #
+# GMP
+# --------------------------------------------------------------------------- #
+
+
+def test_two_pass_split_equals_autograd_of_each_loss(config, batch):
+    model = synth_model(config)
+    split = split_encoder_gradients(model, step_losses(model, batch, config))
+    for m in model.modalities:
+        g_c, g_d = reference_pair(model, batch, config, m)
+        assert_close(split[m][0], g_c)
+        assert_close(split[m][1], g_d)
+        assert g_d.norm() > 0 and not torch.allclose(g_c, g_d)
+    # The heads keep their own loss's gradient: classifiers from L_c, discriminators from L_d.
+    step = step_losses(model, batch, config)
+    head = list(model.unimodal_heads.parameters())[0]
+    disc = list(model.discriminators.parameters())[0]
+    assert_close(head.grad, torch.autograd.grad(step.classification, head, retain_graph=True)[0])
+    assert_close(disc.grad, torch.autograd.grad(step.domain, disc)[0])
+
+
+def test_gmp_with_alpha_zero_and_no_conflict_equals_baseline(config, batch):
+    model = synth_model(config)
+    set_conflict(model, batch, config, conflict=False)
+    Baseline(None, model).backward(step_losses(model, batch, config))
+    baseline = gradients(model)
+    diagnostics, grads = strategy_backward(GMP, GMPParams(alpha_k=0.0, alpha_p=0.0), model, batch, config)
+    assert grads.keys() == baseline.keys()
+    for name, grad in grads.items():
+        assert_close(grad, baseline[name])
+    assert all(diagnostics[f"{m}/conflict"] == 0 and diagnostics[f"{m}/k"] == 1 for m in model.modalities)
+
+
+def test_cagp_removes_the_conflict_and_matches_functional_cagp(config, batch):
+    model = synth_model(config)
+    set_conflict(model, batch, config, conflict=True)
+    pairs = {m: reference_pair(model, batch, config, m) for m in model.modalities}
+    diagnostics, grads = strategy_backward(GMP, GMPParams(), model, batch, config)
+    for m, (g_c, g_d) in pairs.items():
+        d = {key: diagnostics[f"{m}/{key}"] for key in GMP_KEYS}
+        assert d["conflict"] == 1 and d["cos_cd"] < 0
+        k_gc, p_gd = d["k"] * g_c, d["p"] * g_d
+        new_c, new_d = cagp(k_gc, p_gd, d["rho"], d["sigma"])
+        update = encoder_update(grads, model, m)
+        assert_close(update, new_c + new_d)
+        # Exactly the dominant task's gradient yielded, and the pair no longer conflicts.
+        dominant = cagp_choice(-1.0, d["rho"], d["sigma"])
+        assert (d["proj_cls"], d["proj_dom"]) == ((1.0, 0.0) if dominant == "cls" else (0.0, 1.0))
+        assert float(new_c @ new_d) >= -1e-5 * float(new_c.norm() * new_d.norm())
+        assert float(k_gc @ p_gd) < 0
+
+
+# Per variant: (k is 1, p is 1, p equals k, which gradient yields given the one CAGP would project).
+VARIANT_RULES = {
+    "gmp-igdm-only": (False, False, False, lambda dominant: "none"),
+    "gmp-cagp-only": (True, True, False, lambda dominant: dominant),
+    "gmp-unified": (False, False, True, lambda dominant: dominant),
+    "gmp-no-k": (True, False, False, lambda dominant: dominant),
+    "gmp-no-p": (False, True, False, lambda dominant: dominant),
+    "gmp-fixed-proj-cls": (False, False, False, lambda dominant: "cls"),
+    "gmp-fixed-proj-dom": (False, False, False, lambda dominant: "dom"),
+    "gmp-reverse-cagp": (False, False, False, lambda dominant: {"cls": "dom", "dom": "cls"}[dominant]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANT_RULES))
+def test_gmp_variant_modulates_and_projects_as_its_ablation_says(name, config, batch):
+    k_is_one, p_is_one, unified, yields = VARIANT_RULES[name]
+    model = synth_model(config)
+    set_conflict(model, batch, config, conflict=True)
+    pairs = {m: reference_pair(model, batch, config, m) for m in model.modalities}
+    params = GMPParams(alpha_k=2.0, alpha_p=2.0)  # strong: a leading modality's k or p is well below 1
+    diagnostics, grads = strategy_backward(STRATEGIES.get(name), params, model, batch, config)
+    for m, (g_c, g_d) in pairs.items():
+        d = {key: diagnostics[f"{m}/{key}"] for key in GMP_KEYS}
+        expected_k = 1.0 if k_is_one else float(tanh_modulation(torch.tensor(d["rho"]), 2.0))
+        expected_p = 1.0 if p_is_one else float(tanh_modulation(torch.tensor(d["sigma"]), 2.0))
+        expected_p = expected_k if unified else expected_p
+        assert d["k"] == pytest.approx(expected_k) and d["p"] == pytest.approx(expected_p)
+        new_c, new_d = d["k"] * g_c, d["p"] * g_d
+        choice = yields(cagp_choice(-1.0, d["rho"], d["sigma"]))
+        assert (d["proj_cls"], d["proj_dom"]) == (float(choice == "cls"), float(choice == "dom"))
+        if choice == "cls":
+            new_c = project_out(new_c, new_d)
+        elif choice == "dom":
+            new_d = project_out(new_d, new_c)
+        update = encoder_update(grads, model, m)
+        assert_close(update, new_c + new_d)
+
+
+def test_gmp_pcgrad_variant_equals_pcgrad_of_the_modulated_pair(config, batch):
+    model = synth_model(config)
+    set_conflict(model, batch, config, conflict=True)
+    pairs = {m: reference_pair(model, batch, config, m) for m in model.modalities}
+    diagnostics, grads = strategy_backward(STRATEGIES.get("gmp-pcgrad"), GMPParams(), model, batch, config)
+    for m, (g_c, g_d) in pairs.items():
+        k_gc, p_gd = diagnostics[f"{m}/k"] * g_c, diagnostics[f"{m}/p"] * g_d
+        # Two conflicting tasks: each loses its component along the other (original) one.
+        expected = project_out(k_gc, p_gd) + project_out(p_gd, k_gc)
+        update = encoder_update(grads, model, m)
+        assert_close(update, expected)
+        assert diagnostics[f"{m}/proj_cls"] == diagnostics[f"{m}/proj_dom"] == 1.0
+
+
+def test_gmp_fast_modulates_the_feature_gradients_and_trains_the_heads(config, batch):
+    model = synth_model(config)
+    set_conflict(model, batch, config, conflict=False)
+    Baseline(None, model).backward(step_losses(model, batch, config))
+    baseline = gradients(model)
+    fast = STRATEGIES.get("gmp-fast")
+    diagnostics, grads = strategy_backward(fast, GMPParams(alpha_k=0.0, alpha_p=0.0), model, batch, config)
+    for name, grad in grads.items():  # alpha 0: the feature-level update is baseline's
+        assert_close(grad, baseline[name])
+    diagnostics, grads = strategy_backward(fast, GMPParams(alpha_k=3.0, alpha_p=3.0), model, batch, config)
+    for m in model.modalities:  # without a feature-level conflict, the encoder update is k g_c + p g_d
+        if diagnostics[f"{m}/conflict"] == 0:
+            g_c, g_d = reference_pair(model, batch, config, m)
+            update = encoder_update(grads, model, m)
+            expected = diagnostics[f"{m}/k"] * g_c + diagnostics[f"{m}/p"] * g_d
+            assert_close(update, expected)
+    head = "fused_head.0.weight"
+    assert_close(grads[head], baseline[head])
+
+
+# --------------------------------------------------------------------------- #
+# three modalities, one modality
+# --------------------------------------------------------------------------- #
+
+
+def three_modality_step(seed: int = 0):
+    torch.manual_seed(seed)
+    names = ["video", "audio", "flow"]
+    encoders = {m: nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 5)) for m in names}
+    model = MultimodalModel(encoders, feature_dim=5, num_classes=3, num_domains=2, head_hidden=7, grl_coeff=0.3)
+    batch = {m: torch.randn(12, 6) for m in names}
+    batch.update(label=torch.arange(12) % 3, domain=torch.arange(12) % 2)
+    losses = SimpleNamespace(loss=SimpleNamespace(unimodal_weight=3.0, domain_weight=0.5))
+    return model, batch, losses
+
+
+@pytest.mark.parametrize("name", ["gmp", "pcgrad", "gmp-fast"])
+def test_three_modalities(name):
+    model, batch, losses = three_modality_step()
+    strategy = STRATEGIES.get(name)(STRATEGIES.get(name).Params(), model)
+    diagnostics = strategy.backward(step_losses(model, batch, losses))
+    assert set(diagnostics) == expected_keys("pcgrad" if name == "pcgrad" else "gmp", model.modalities)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    if name != "pcgrad":
+        rho = torch.tensor([diagnostics[f"{m}/rho"] for m in model.modalities])
+        # Ratios against the mean of the two others: they cannot all lead, nor all trail.
+        assert (rho > 1).any() and (rho < 1).any()
+
+
+def test_three_modalities_split_equals_autograd():
+    model, batch, losses = three_modality_step()
+    split = split_encoder_gradients(model, step_losses(model, batch, losses))
+    for m in model.modalities:
+        step = step_losses(model, batch, losses)
+        params = model.encoder_parameters(m)
+        for got, loss in zip(split[m], (step.classification, step.domain)):
+            want = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params, retain_graph=True)])
+            assert_close(got, want)
+
+
+def test_ratio_strategies_reject_one_modality_but_pcgrad_trains():
+    torch.manual_seed(0)
+    model = MultimodalModel({"audio": nn.Linear(4, 3)}, feature_dim=3, num_classes=2, num_domains=2,
+                            head_hidden=5, grl_coeff=0.3)
+    for name in ("gmp", "gmp-fast", "gmp-no-k", "ogm-ge"):
+        with pytest.raises(UserError, match="at least two modalities"):
+            STRATEGIES.get(name)(STRATEGIES.get(name).Params(), model)
+    batch = {"audio": torch.randn(6, 4), "label": torch.arange(6) % 2, "domain": torch.arange(6) % 2}
+    losses = SimpleNamespace(loss=SimpleNamespace(unimodal_weight=3.0, domain_weight=0.5))
+    diagnostics = PCGrad(None, model).backward(step_losses(model, batch, losses))
+    assert set(diagnostics) == {f"audio/{key}" for key in PAIR_KEYS}
+
+
+@pytest.mark.parametrize("name", ["gmp", "gmp-fast", "gmp-pcgrad", "pcgrad", "ogm-ge"])
+def test_a_nan_reaches_the_gradients_for_the_engine_to_stop(name, config, batch):
+    model = synth_model(config)
+    with torch.no_grad():
+        model.encoders["video"].proj.weight[0, 0] = float("nan")
+    cls = STRATEGIES.get(name)
+    cls(cls.Params(), model).backward(step_losses(model, batch, config))
+    with pytest.raises(NonFiniteGradient):
+        check_finite(model, epoch=1)
+
+
+# --------------------------------------------------------------------------- #
+# OGM-GE
+# --------------------------------------------------------------------------- #
+
+
+def ogm_gradients(config, batch, params: OGMGEParams, epoch: int):
+    model = synth_model(config)
+    Baseline(None, model).backward(step_losses(model, batch, config))
+    baseline = gradients(model)
+    strategy = OGMGE(params, model)
+    strategy.start_epoch(epoch)
+    diagnostics = strategy.backward(step_losses(model, batch, config))
+    return baseline, diagnostics, gradients(model)
+
+
+def test_ogm_ge_slows_only_the_dominant_modality(config, batch):
+    baseline, diagnostics, grads = ogm_gradients(config, batch, OGMGEParams(alpha=0.5), epoch=1)
+    assert diagnostics["ogm/active"] == 1
+    ratios = {m: diagnostics[f"ogm/{m}/ratio"] for m in ("video", "audio")}
+    assert ratios["video"] * ratios["audio"] == pytest.approx(1.0)  # two modalities: r and 1/r
+    for m, ratio in ratios.items():
+        coeff = diagnostics[f"ogm/{m}/coeff"]
+        assert (coeff < 1) == (ratio > 1)
+        if ratio > 1:
+            assert coeff == pytest.approx(float(tanh_modulation(torch.tensor(ratio), 0.5)))
+        # GE: what is left after the scaling is noise with the unscaled gradient's spread.
+        name = f"encoders.{m}.body.2.0.weight"
+        residual = grads[name] - coeff * baseline[name]
+        assert residual.std() == pytest.approx(float(baseline[name].std()), rel=0.1)
+        assert abs(float(residual.mean())) < 0.1 * float(baseline[name].std())
+    for name in baseline:
+        if not name.startswith("encoders."):
+            assert torch.equal(grads[name], baseline[name])
+
+
+def test_ogm_ge_outside_its_window_is_baseline(config, batch):
+    baseline, diagnostics, grads = ogm_gradients(config, batch, OGMGEParams(start_epoch=3, end_epoch=4), epoch=2)
+    assert diagnostics["ogm/active"] == 0
+    assert all(diagnostics[f"ogm/{m}/coeff"] == 1 for m in ("video", "audio"))
+    assert grads.keys() == baseline.keys()
+    assert all(torch.equal(grads[name], baseline[name]) for name in grads)
+
+
+# --------------------------------------------------------------------------- #
+# Gradient-Blending
+# --------------------------------------------------------------------------- #
+
+
+def clip_keys(clips: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(clips.clip_id, clips.split))
+
+
+def test_grad_blending_holds_out_source_training_clips_only(config):
+    parts = load_index(config.data).protocol(TARGET)
+    strategy = GradBlending(GradBlendingParams(holdout_fraction=0.25), synth_model(config))
+    rest, holdout = strategy.holdout_split(parts["train"], seed=0)
+    train, held = clip_keys(parts["train"]), clip_keys(holdout)
+    assert held and held <= train
+    assert not held & (clip_keys(parts["val"]) | clip_keys(parts["target"]))
+    assert not held & clip_keys(rest) and held | clip_keys(rest) == train
+    assert TARGET not in set(holdout.domain)
+    # Stratified: one of the 4 clips of every (source domain, class) group.
+    assert holdout.groupby(["domain", "label"]).size().tolist() == [1] * 8
+    again, _ = strategy.holdout_split(parts["train"], seed=0)
+    other, _ = strategy.holdout_split(parts["train"], seed=1)
+    assert again.equals(rest) and not other.equals(rest)
+
+
+def test_grad_blending_refuses_a_held_out_slice_without_every_class(config):
+    train = load_index(config.data).protocol(TARGET)["train"]
+    strategy = GradBlending(GradBlendingParams(holdout_fraction=0.05), synth_model(config))
+    with pytest.raises(UserError, match="too few source training clips"):
+        strategy.holdout_split(train, seed=0)
+
+
+def test_grad_blending_weights_the_heads(config, batch):
+    model = synth_model(config)
+    strategy = GradBlending(GradBlendingParams(), model)
+    strategy.weights = [0.0, 1.0, 0.0]  # only the video head
+    strategy.backward(step_losses(model, batch, config))
+    grads = gradients(model)
+    assert grads["unimodal_heads.video.0.weight"].abs().sum() > 0
+    assert grads["unimodal_heads.audio.0.weight"].abs().sum() == 0
+    assert grads["fused_head.0.weight"].abs().sum() == 0
+    assert grads["discriminators.audio.classify.0.weight"].abs().sum() > 0  # the domain loss is not blended
+
+
+# --------------------------------------------------------------------------- #
+# hyper-parameters and the bench
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("gmp", ["strategy.gmp.alpha_k=-1"]),
+    ("gmp", ["strategy.gmp.alpha_p=-0.5"]),
+    ("gmp-no-p", ["strategy.gmp-no-p.alpha_k=-1"]),
+    ("gmp-fast", ["strategy.gmp-fast.alpha_p=.nan"]),
+    ("ogm-ge", ["strategy.ogm-ge.alpha=-0.1"]),
+    ("ogm-ge", ["strategy.ogm-ge.start_epoch=5", "strategy.ogm-ge.end_epoch=2"]),
+    ("grad-blending", ["strategy.grad-blending.holdout_fraction=0"]),
+    ("grad-blending", ["strategy.grad-blending.holdout_fraction=1"]),
+    ("grad-blending", ["strategy.grad-blending.holdout_fraction=1.5"]),
+    ("grad-blending", ["strategy.grad-blending.super_epoch=0"]),
+])
+def test_out_of_range_params_are_rejected(name, overrides):
+    with pytest.raises(UserError):
+        load_config("synth", overrides, strategy__name=name)
+
+
+def test_in_range_params_are_accepted():
+    config = load_config("synth", ["strategy.gmp.alpha_k=0", "strategy.gmp.alpha_p=1.5"], strategy__name="gmp")
+    assert config.strategy.params == {"alpha_k": 0.0, "alpha_p": 1.5}
+
+
+def test_bench_times_every_strategy_against_baseline():
+    rows = {row["strategy"]: row for row in bench_strategies(Console(quiet=True), repeats=1, overrides=TINY)}
+    assert next(iter(rows)) == "baseline" and rows["baseline"]["ratio"] == 1.0
+    assert set(NAMES) <= set(rows)
+    assert all(rows[name]["error"] is None and rows[name]["ms"] > 0 for name in NAMES)
+    assert rows["gmp-fast"]["target"] == 1.05 and rows["gmp-no-k"]["target"] == 1.7
+    assert rows["grad-blending"]["epoch_work_ms"] > 10 * rows["baseline"]["epoch_work_ms"]
