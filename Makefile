@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BENCH  := $(VENV)/bin/mmdg-bench
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench leaderboard clean
 
 install: $(STAMP)
 
@@ -22,6 +22,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BENCH) bench
+
+# The committed synthetic leaderboard: 5 strategies x 3 held-out domains x 3 seeds (resumable).
+SYNTH := results/synth
+leaderboard: $(STAMP)
+	$(BENCH) sweep --strategies baseline,ogm-ge,grad-blending,pcgrad,gmp --targets all --seeds 0-2 --out $(SYNTH)/runs
+	$(BENCH) compare $(SYNTH)/runs --format md > $(SYNTH)/leaderboard.md
+	$(BENCH) compare $(SYNTH)/runs --format csv > $(SYNTH)/leaderboard.csv
+	$(BENCH) plot $(SYNTH)/runs --out $(SYNTH)/figures
 
 clean:
 	rm -rf results/runs

@@ -43,33 +43,87 @@ class SynthConfig:
 
 
 @dataclass
-class VideoConfig:
-    num_frames: int = 8  # frames sampled per clip
-    stride: int = 1  # sampling interval between frames
-    size: int = 32  # centre crop / resize target, pixels
-    mean: list[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])
+class FramesConfig:
+    """Frame sampling and pre-processing shared by RGB video and optical flow. The defaults suit the
+    synthetic set on a CPU; SimMMDG's reference values (SPEC §2) are in the comments."""
+
+    num_frames: int = 8  # frames sampled per clip (reference: video 32, flow 8)
+    stride: int = 1  # sampling interval between frames (reference: video 2, flow 4)
+    size: int = 32  # side of the square model input, pixels (reference: 224)
+    resize_short: int = 0  # short side resized to this, then cropped to `size` (reference: 256); 0: straight resize
+    train_augment: bool = False  # training clips: random-resized crop + flip, not the centre crop (reference: true)
+    crop_scale: list[float] = field(default_factory=lambda: [0.08, 1.0])  # area share of the random-resized crop
+    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 4 / 3])  # aspect ratio range of that crop
+    mean: list[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])  # per channel, 0..255 scale
     std: list[float] = field(default_factory=lambda: [58.395, 57.12, 57.375])
+
+    def check(self, section: str, channels: int) -> None:
+        """Raise a UserError naming the first setting of `data.<section>` that cannot work."""
+        for key in ("num_frames", "stride", "size"):
+            if getattr(self, key) <= 0:
+                raise UserError(f"'data.{section}.{key}' must be positive, got {getattr(self, key)}")
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise UserError(f"'data.{section}.mean' and '.std' need {channels} values, one per channel")
+        for key in ("crop_scale", "crop_ratio"):
+            low_high = getattr(self, key)
+            if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
+                raise UserError(f"'data.{section}.{key}' must be [low, high], 0 < low <= high, got {low_high}")
+
+
+@dataclass
+class VideoConfig(FramesConfig):
+    """RGB frames, 3 channels."""
+
+
+@dataclass
+class FlowConfig(FramesConfig):
+    """Optical flow frames, 2 channels (u, v) stored as 0..255 images around 128 (TV-L1 as JPEG/mp4)."""
+
+    stride: int = 4  # SimMMDG: 8 flow frames at interval 4 (SPEC §2)
+    mean: list[float] = field(default_factory=lambda: [128.0, 128.0])  # SPEC §2: flow mean/std 128
+    std: list[float] = field(default_factory=lambda: [128.0, 128.0])
+
+
+AUDIO_FEATURES = ("logmel", "spectrogram")
 
 
 @dataclass
 class AudioConfig:
     sample_rate: int = 16000
-    seconds: float = 1.0  # audio window per clip; shorter audio is tiled (SimMMDG)
-    n_fft: int = 400
-    hop_length: int = 160
-    n_mels: int = 40
+    seconds: float = 1.0  # audio window per clip from its start; shorter audio is tiled (SimMMDG: 10)
+    features: str = "logmel"  # "logmel": cheap on a CPU; "spectrogram": SimMMDG's 257x1004 log spectrogram
+    n_fft: int = 400  # STFT window in samples (reference spectrogram: 512)
+    hop_length: int = 160  # STFT hop in samples (reference: 159, i.e. overlap 353)
+    n_mels: int = 40  # mel bands, logmel only
+    train_noise: float = 0.0  # training clips: uniform noise of this amplitude on the features (reference: 0.05)
+    band_mask_rows: int = 0  # training clips: one random band of this many frequency rows zeroed (reference: 9)
+    # A whole-file clip's audio starts at its first sampled video frame, timed at this fps (SimMMDG assumes 24
+    # for HAC); 0: the audio starts at 0 s. Clips with start_time/stop_time are cut by those instead.
+    frame_rate: float = 24.0
+
+    def check(self) -> None:
+        if self.features not in AUDIO_FEATURES:
+            raise UserError(f"'data.audio.features' must be one of {', '.join(AUDIO_FEATURES)}, "
+                            f"got '{self.features}'{did_you_mean(self.features, AUDIO_FEATURES)}")
+        for key in ("sample_rate", "seconds", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, key) <= 0:
+                raise UserError(f"'data.audio.{key}' must be positive, got {getattr(self, key)}")
+        if self.train_noise < 0 or self.band_mask_rows < 0 or self.frame_rate < 0:
+            raise UserError("'data.audio.train_noise', '.band_mask_rows' and '.frame_rate' must not be negative")
 
 
 @dataclass
 class DataConfig:
     dataset: str = "synth"
     root: str | None = None  # None: synth generates into its cache folder
+    layout: str = "auto"  # EPIC-Kitchens files: "simmmdg" (frame folders), "mmdg-bench" (mp4 per clip), "auto"
     modalities: list[str] = field(default_factory=lambda: ["video", "audio"])
     num_workers: int = 0
     cache_decoded: bool = True  # keep decoded clips in memory after the first epoch
     on_corrupt: str = "error"  # "error": stop naming the file; "skip": drop the clip and report
     video: VideoConfig = field(default_factory=VideoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
 
 
@@ -276,6 +330,9 @@ def validate(config: Config) -> None:
     missing = [m for m in data.modalities if m not in config.model.encoders]
     if missing:
         raise UserError(f"no encoder for modality '{missing[0]}': add it under 'model.encoders'")
+    data.video.check("video", 3)
+    data.flow.check("flow", 2)
+    data.audio.check()
     if data.on_corrupt not in ("error", "skip"):
         raise UserError(f"'data.on_corrupt' must be 'error' or 'skip', got '{data.on_corrupt}'")
     positive = {"optim.lr": config.optim.lr, "optim.batch_size": config.optim.batch_size,

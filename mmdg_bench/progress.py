@@ -23,6 +23,10 @@ class RichProgress(NullProgress):
         self.epochs = self.bar.add_task(f"{name} epochs", total=epochs, status="")
         self.batches = self.bar.add_task("  batches", total=batches, status="")
 
+    def resume(self, finished_epochs: int) -> None:
+        if finished_epochs:
+            self.bar.update(self.epochs, completed=finished_epochs, status=f"resumed after epoch {finished_epochs}")
+
     def advance(self) -> None:
         self.bar.advance(self.batches)
 

@@ -56,9 +56,10 @@ def test_compare_formats(finished_runs):
     md = invoke("compare", str(out), "--format", "md")
     assert md.exit_code == 0
     assert "| strategy | day | night | toon | Avg |" in md.output
-    assert "(n=2)" in md.output and "| strategy | video (target) | audio (target) | fused (target) | fused (val) |" in md.output
+    assert "(n=2)" in md.output and "| strategy | video (target) | audio (target) | fused (target) | video (val) | audio (val) | fused (val) |" in md.output
     rows = invoke("compare", str(out), "--format", "csv").output.splitlines()
-    assert rows[0] == "table,strategy,column,mean,std,n" and len(rows) == 1 + 4 + 4
+    assert rows[0] == "preset,dataset,selection,table,strategy,column,mean,std,n,ci_low,ci_high,p"
+    assert len(rows) == 1 + 4 + 6
     tables = json.loads(invoke("compare", str(out), "--format", "json").output)
     assert [cell["n"] for cell in tables[0]["cells"]] == [2, 2, 2, 2]
     table = invoke("compare", str(out), "--selection", "oracle")

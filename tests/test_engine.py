@@ -7,6 +7,7 @@ import torch
 import yaml
 
 from mmdg_bench.engine import train_run
+from mmdg_bench.engine.checkpoint import CHECKPOINT
 from mmdg_bench.engine.run_folder import CONFIG, DONE, METRICS, SUMMARY
 from mmdg_bench.engine.selection import select_epochs
 from mmdg_bench.engine.train import NonFiniteGradient, NullProgress
@@ -75,9 +76,31 @@ def test_ctrl_c_leaves_no_done_marker_and_no_summary(tiny_config, tmp_path):
         train_run(tiny_config(), "day", tmp_path, progress=InterruptAfterFirstEpoch())
     (folder,) = tmp_path.iterdir()
     assert not (folder / DONE).exists() and not (folder / SUMMARY).exists()
-    # Running again redoes the unfinished run from scratch.
+    assert (folder / CHECKPOINT).is_file() and len(metric_lines(folder)) == 1
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "ogm-ge", "grad-blending", "pcgrad"])
+def test_a_resumed_run_equals_an_uninterrupted_one(tiny_config, tmp_path, strategy):
+    overrides = ["optim.epochs=3", "strategy.grad-blending.holdout_fraction=0.25",
+                 "strategy.grad-blending.super_epoch=1"]
+    whole = train_run(tiny_config(*overrides, strategy__name=strategy), "day", tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train_run(tiny_config(*overrides, strategy__name=strategy), "day", tmp_path / "cut",
+                  progress=InterruptAfterFirstEpoch())
+    resumed = train_run(tiny_config(*overrides, strategy__name=strategy), "day", tmp_path / "cut")
+    assert metric_lines(resumed.path) == metric_lines(whole.path)
+    assert not (resumed.path / CHECKPOINT).exists()
+
+
+def test_metric_lines_past_the_checkpoint_are_dropped_on_resume(tiny_config, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train_run(tiny_config(), "day", tmp_path, progress=InterruptAfterFirstEpoch())
+    (folder,) = tmp_path.iterdir()
+    first = metric_lines(folder)[0]
+    with open(folder / METRICS, "a") as out:  # an epoch that finished after the last checkpoint
+        out.write(json.dumps({**first, "epoch": 2}) + "\n")
     result = train_run(tiny_config(), "day", tmp_path)
-    assert not result.reused and len(metric_lines(result.path)) == 2
+    assert [line["epoch"] for line in metric_lines(result.path)] == [1, 2]
 
 
 @STRATEGIES.register("test-nan")

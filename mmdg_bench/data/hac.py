@@ -3,57 +3,63 @@
     <root>/HAC_Splits/HAC_{train,test}_only_{domain}.csv   rows "file.mp4,label", CRLF, no header
     <root>/{domain}/videos/<name>.mp4
     <root>/{domain}/audio/<name>.wav
+    <root>/{domain}/flow/<name>_flow_x.mp4, <name>_flow_y.mp4
+
+HAC's split files are packaged (resources/splits/hac/); a `HAC_Splits` folder in the data root
+overrides them. Every clip is a whole file: frame ranges are -1 and audio times NaN.
 """
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from mmdg_bench.data.index import DATASETS, DatasetIndex
+from mmdg_bench.data.index import DATASETS, INDEX_COLUMNS, WHOLE_FILE, DatasetIndex, check_root
+from mmdg_bench.data.splits import PACKAGED, read_hac_split_file, split_file
 from mmdg_bench.errors import UserError
 
 HAC_DOMAINS = ["human", "animal", "cartoon"]
 HAC_CLASSES = ["sleeping", "watching tv", "eating", "drinking", "swimming", "running", "opening door"]
-SPLIT_PATTERN = "HAC_Splits/HAC_{split}_only_{domain}.csv"
-MODALITY_PATHS = {
-    "video": "{domain}/videos/{stem}.mp4",
-    "audio": "{domain}/audio/{stem}.wav",
+SPLIT_FOLDER = "HAC_Splits"
+SPLIT_NAME = "HAC_{split}_only_{domain}.csv"
+SPLIT_PATTERN = f"{SPLIT_FOLDER}/{SPLIT_NAME}"
+PATH_PATTERNS = {
+    "video_path": "{domain}/videos/{stem}.mp4",
+    "audio_path": "{domain}/audio/{stem}.wav",
+    "flow_u_path": "{domain}/flow/{stem}_flow_x.mp4",
+    "flow_v_path": "{domain}/flow/{stem}_flow_y.mp4",
 }
+LAYOUT = "<root>/{domain}/videos/<name>.mp4, audio/<name>.wav, flow/<name>_flow_x.mp4"
 
 
-def read_split_csv(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, header=None, names=["file", "label"], dtype={"file": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise UserError(f"split file {path} is not a 'file.mp4,label' CSV: {err}") from None
-    if table.label.isna().any() or not pd.api.types.is_integer_dtype(table.label):
-        raise UserError(f"split file {path} has rows without an integer label")
-    return table
+def domain_clips(root: Path, domain: str, split: str, split_path: Path) -> pd.DataFrame:
+    table = read_hac_split_file(split_path)
+    stems = [Path(file).stem for file in table.file]
+    clips = pd.DataFrame({"clip_id": [f"{domain}/{stem}" for stem in stems], "domain": domain,
+                          "split": split, "label": table.label.astype(int)})
+    for column, pattern in PATH_PATTERNS.items():
+        clips[column] = [str(root / pattern.format(domain=domain, stem=stem)) for stem in stems]
+    return clips.assign(start_frame=WHOLE_FILE, stop_frame=WHOLE_FILE, flow_start=WHOLE_FILE,
+                        flow_stop=WHOLE_FILE, start_time=np.nan, stop_time=np.nan)
 
 
-def index_hac_layout(root: Path | str | None, domains: list[str], classes: list[str],
-                     dataset: str) -> DatasetIndex:
-    """Index clips in the HAC layout under `root` for the given domains."""
-    if root is None:
-        raise UserError(f"dataset '{dataset}' needs a data root: pass --data-root PATH")
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"data root {root} does not exist (expected the {dataset} layout with "
-                        f"{SPLIT_PATTERN.format(split='train', domain=domains[0])} inside)")
-    rows = []
+def index_hac_layout(root: Path | str | None, domains: list[str], classes: list[str], dataset: str,
+                     packaged: Path | None = None) -> DatasetIndex:
+    """Index clips in the HAC layout under `root`; split files from `root/HAC_Splits`, else `packaged`."""
+    root = check_root(root, dataset, LAYOUT)
+    parts = []
     for domain in domains:
         for split in ("train", "test"):
-            split_file = root / SPLIT_PATTERN.format(split=split, domain=domain)
-            if not split_file.is_file():
+            name = SPLIT_NAME.format(split=split, domain=domain)
+            path = split_file(root / SPLIT_FOLDER, [name], packaged)
+            if path is None:
                 raise UserError(f"data root {root} does not have the {dataset} layout: "
-                                f"{split_file} not found (expected {SPLIT_PATTERN})")
-            for file, label in read_split_csv(split_file).itertuples(index=False):
-                stem = Path(file.strip()).stem
-                row = {"clip_id": f"{domain}/{stem}", "domain": domain, "split": split, "label": int(label)}
-                for modality, pattern in MODALITY_PATHS.items():
-                    row[f"{modality}_path"] = str(root / pattern.format(domain=domain, stem=stem))
-                rows.append(row)
-    clips = pd.DataFrame(rows)
+                                f"{root / SPLIT_FOLDER / name} not found (expected <root>/{SPLIT_PATTERN})")
+            parts.append(domain_clips(root, domain, split, path))
+    if not any((root / domain).is_dir() for domain in domains):
+        raise UserError(f"data root {root} does not have the {dataset} layout: {root / domains[0]} not "
+                        f"found (expected {LAYOUT})")
+    clips = pd.concat(parts, ignore_index=True)[INDEX_COLUMNS]
     bad = clips[(clips.label < 0) | (clips.label >= len(classes))]
     if not bad.empty:
         raise UserError(f"clip {bad.clip_id.iloc[0]} has label {bad.label.iloc[0]}, outside 0..{len(classes) - 1}")
@@ -63,4 +69,4 @@ def index_hac_layout(root: Path | str | None, domains: list[str], classes: list[
 @DATASETS.register("hac")
 def hac_index(data_config) -> DatasetIndex:
     # SimMMDG's HAC protocol tests on the target's train and test splits together (SPEC §1).
-    return index_hac_layout(data_config.root, HAC_DOMAINS, HAC_CLASSES, "hac")
+    return index_hac_layout(data_config.root, HAC_DOMAINS, HAC_CLASSES, "hac", packaged=PACKAGED / "hac")

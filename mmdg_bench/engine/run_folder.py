@@ -44,6 +44,16 @@ class RunFolder:
         self.path.mkdir(parents=True)
         write_atomic(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
 
+    def metrics(self) -> list[dict]:
+        path = self.path / METRICS
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+    def keep_metrics(self, epochs: int) -> list[dict]:
+        """Drop metric lines past `epochs` (written after the last checkpoint); returns those kept."""
+        kept = self.metrics()[:epochs]
+        write_atomic(self.path / METRICS, "".join(json.dumps(line) + "\n" for line in kept))
+        return kept
+
     def append_metrics(self, line: dict) -> None:
         with open(self.path / METRICS, "a") as out:
             out.write(json.dumps(line) + "\n")

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 import mmdg_bench
 from mmdg_bench.config import Config
 from mmdg_bench.data import ClipDataset, load_index
+from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, restore, save_checkpoint
 from mmdg_bench.engine.evaluate import evaluate, move
 from mmdg_bench.engine.run_folder import RunFolder, run_name
 from mmdg_bench.engine.selection import select_epochs
@@ -31,6 +32,7 @@ class NullProgress:
     """What the engine reports as it goes; the CLI plugs a Rich progress bar in here."""
 
     def start_run(self, name: str, epochs: int, batches: int) -> None: ...
+    def resume(self, finished_epochs: int) -> None: ...
     def advance(self) -> None: ...
     def end_epoch(self, line: dict) -> None: ...
     def end_run(self) -> None: ...
@@ -111,7 +113,7 @@ def build_loaders(config: Config, parts: dict, sources: list[str]):
     data = config.data
     datasets, skipped = {}, []
     for name, clips in parts.items():
-        ds = ClipDataset(clips, data.modalities, data, sources, cache=data.cache_decoded)
+        ds = ClipDataset(clips, data.modalities, data, sources, cache=data.cache_decoded, train=(name == "train"))
         skipped += prepare(ds, data.on_corrupt, data.cache_decoded)
         if len(ds) == 0:
             raise UserError(f"the {name} split has no readable clips")
@@ -132,6 +134,8 @@ def mean_diagnostics(epochs: list[dict]) -> dict[str, float]:
 
 
 def train_run(config: Config, target: str, out_root: Path | str, progress=None, force: bool = False) -> RunResult:
+    """Train one run into its folder; a finished folder is reused, an interrupted one resumed from
+    its last epoch checkpoint (`force` retrains from scratch)."""
     progress = progress or NullProgress()
     index = load_index(config.data)
     sources = index.sources(target)
@@ -153,15 +157,22 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
     loaders, clip_counts, skipped = build_loaders(config, parts, sources)
     strategy.attach({k: loaders[k] for k in ("train", "holdout") if k in loaders})  # never val/target
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    shuffle = loaders["train"].generator
 
-    folder.start(config.to_dict())
+    saved = None if force else load_checkpoint(folder.path)
+    if saved is not None:
+        epochs = folder.keep_metrics(restore(saved, model, optimizer, strategy, shuffle))
+    else:
+        folder.start(config.to_dict())
+        epochs = []
     progress.start_run(folder.path.name, config.optim.epochs, len(loaders["train"]))
-    epochs = []
-    for epoch in range(1, config.optim.epochs + 1):
+    progress.resume(len(epochs))
+    for epoch in range(len(epochs) + 1, config.optim.epochs + 1):
         line = {"epoch": epoch, **train_epoch(model, strategy, optimizer, loaders["train"], config, epoch, progress)}
         line["val"] = evaluate(model, loaders["val"], config.device)
         line["target"] = evaluate(model, loaders["target"], config.device)
         folder.append_metrics(line)
+        save_checkpoint(folder.path, epoch, model, optimizer, strategy, shuffle)
         epochs.append(line)
         progress.end_epoch(line)
     progress.end_run()
@@ -178,5 +189,6 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
         "version": mmdg_bench.__version__, "config": config.to_dict(),
     }
     folder.finish(summary)
+    remove_checkpoint(folder.path)
     return RunResult(folder.path, summary, reused=False)
 

@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -29,17 +30,25 @@ def summary_rows(summary: dict) -> list[dict]:
     return rows
 
 
-def collect(results_dir: Path | str) -> pd.DataFrame:
+def finished_run_rows(results_dir: Path | str, read_folder: Callable[[Path], list[dict]]) -> list[dict]:
+    """`read_folder` applied to every finished run folder under `results_dir`, rows concatenated;
+    an unreadable folder is skipped with a warning naming it."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise UserError(f"results folder {results_dir} does not exist")
     rows = []
     for folder in run_folders(results_dir):
         try:
-            rows += summary_rows(json.loads((folder / SUMMARY).read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            warnings.warn(f"skipping {folder / SUMMARY}: unreadable summary ({err})", stacklevel=2)
+            rows += read_folder(folder)
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+            warnings.warn(f"skipping {folder}: unreadable run folder ({err})", stacklevel=2)
     if not rows:
         raise UserError(f"no finished runs under {results_dir} (a run folder counts once it has a "
                         f"'{DONE}' marker); start one with `mmdg-bench run`")
-    return pd.DataFrame(rows)
+    return rows
+
+
+def collect(results_dir: Path | str) -> pd.DataFrame:
+    """One row per finished run and model-selection rule."""
+    return pd.DataFrame(finished_run_rows(
+        results_dir, lambda folder: summary_rows(json.loads((folder / SUMMARY).read_text()))))

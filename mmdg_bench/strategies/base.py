@@ -46,6 +46,8 @@ class Strategy:
 
     description = ""
     Params = NoParams
+    # Attributes a resumed run needs to continue exactly (random generators, estimated weights).
+    state_attributes: tuple[str, ...] = ()
 
     def __init__(self, params, model: MultimodalModel):
         self.params = params
@@ -62,6 +64,20 @@ class Strategy:
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def state_dict(self) -> dict:
+        state = {}
+        for name in self.state_attributes:
+            value = getattr(self, name)
+            state[name] = value.get_state() if isinstance(value, torch.Generator) else value
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, value in state.items():
+            if isinstance(getattr(self, name), torch.Generator):
+                getattr(self, name).set_state(value)
+            else:
+                setattr(self, name, value)
 
     def backward(self, step: StepLosses) -> dict[str, float]:
         """Fill `.grad` of every trainable parameter; return diagnostics to average per epoch."""

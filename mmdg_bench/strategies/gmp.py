@@ -59,6 +59,7 @@ PROJECTIONS = {
 @STRATEGIES.register("gmp")
 class GMP(Strategy):
     description = "GMP: IGDM modulation of g_c, g_d by semantic/domain confidence + conflict-adaptive projection"
+    state_attributes = ("generator",)
     Params = GMPParams
     # The Table 4 variants change only these flags.
     modulate_cls = True  # k on g_c

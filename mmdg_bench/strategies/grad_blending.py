@@ -81,6 +81,7 @@ def head_losses(model, loader) -> torch.Tensor:
 @STRATEGIES.register("grad-blending")
 class GradBlending(Strategy):
     description = "Gradient-Blending: per-head loss weights from held-out overfitting, re-estimated per super-epoch"
+    state_attributes = ("weights", "previous")
     Params = GradBlendingParams
 
     def __init__(self, params: GradBlendingParams, model):

@@ -56,6 +56,7 @@ def modulate_with_noise(params: list[nn.Parameter], coeff: float, generator: tor
 @STRATEGIES.register("ogm-ge")
 class OGMGE(Strategy):
     description = "OGM-GE: slow the dominant modality's encoder by 1 - tanh(alpha r), plus gradient noise"
+    state_attributes = ("generator",)
     Params = OGMGEParams
 
     def __init__(self, params: OGMGEParams, model):

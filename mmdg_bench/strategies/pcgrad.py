@@ -18,6 +18,7 @@ from mmdg_bench.strategies.gradients import pair_diagnostics, seeded_generator, 
 @STRATEGIES.register("pcgrad")
 class PCGrad(Strategy):
     description = "PCGrad per encoder between the classification and domain-invariance gradients"
+    state_attributes = ("generator",)
 
     def __init__(self, params, model):
         super().__init__(params, model)

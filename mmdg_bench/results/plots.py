@@ -1,0 +1,222 @@
+"""Figures from run folders: accuracy, per-modality accuracy, cos(g_c, g_d) and GMP's coefficients
+(rho, sigma, k, p) over training; mean line and ± std band over seeds, PNG and PDF.
+
+    mmdg-bench plot results/runs --out results/figures
+
+One figure per preset and kind (presets are never mixed: their numbers are not comparable), small
+multiples per held-out target domain plus an "all targets" mean, one fixed colour per strategy.
+"""
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from mmdg_bench.results.epochs import ALL_TARGETS, epoch_stats, epoch_table
+
+FORMATS = ("png", "pdf")
+# Fixed so a strategy keeps its colour across figures, presets and papers; GMP's Table 4
+# ablations get lighter or related hues and a dashed line (see `line_style`).
+STRATEGY_COLOURS = {
+    "baseline": "#4d4d4d",
+    "ogm-ge": "#1f77b4",
+    "grad-blending": "#ff7f0e",
+    "pcgrad": "#9467bd",
+    "gmp": "#d62728",
+    "gmp-fast": "#e377c2",
+    "gmp-igdm-only": "#2ca02c",
+    "gmp-cagp-only": "#17becf",
+    "gmp-unified": "#8c564b",
+    "gmp-no-k": "#bcbd22",
+    "gmp-no-p": "#aec7e8",
+    "gmp-fixed-proj-cls": "#ffbb78",
+    "gmp-fixed-proj-dom": "#98df8a",
+    "gmp-pcgrad": "#c5b0d5",
+    "gmp-reverse-cagp": "#c49c94",
+}
+# For strategies registered later: dark hues, away from the mid and light ones above, and a
+# dash-dot line, so a new strategy is not mistaken for a known one.
+FALLBACK_PALETTE = ("#000000", "#08306b", "#3f007d", "#00441b", "#7f2704", "#014636", "#67001f")
+COEFFICIENTS = {  # GMP Eq. 9/10 quantities -> y-axis label and a reference line (None: no line)
+    "rho": ("ρ: semantic dominance\nratio (1 = balanced)", 1.0),
+    "sigma": ("σ: domain-invariance dominance\nratio (1 = balanced)", 1.0),
+    "k": ("k: IGDM coefficient on g_c", None),
+    "p": ("p: IGDM coefficient on g_d", None),
+}
+PANEL_INCHES = (3.0, 2.3)
+MARKERS_UP_TO = 12  # epochs; beyond this, markers would blur the line
+
+
+def strategy_colour(name: str) -> str:
+    """The fixed colour of a known strategy; an unknown name is hashed into FALLBACK_PALETTE
+    (sha256, not hash(): Python salts string hashes per process)."""
+    if name in STRATEGY_COLOURS:
+        return STRATEGY_COLOURS[name]
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    return FALLBACK_PALETTE[digest % len(FALLBACK_PALETTE)]
+
+
+def line_style(name: str) -> str:
+    """GMP ablations dashed, so they read as variants of the solid `gmp` line; unknown names dash-dot."""
+    if name not in STRATEGY_COLOURS:
+        return "-."
+    return "--" if name.startswith("gmp-") and name != "gmp-fast" else "-"
+
+
+def strategy_order(names) -> list[str]:
+    """Known strategies in STRATEGY_COLOURS order, then the others alphabetically: legends line up."""
+    known = [n for n in STRATEGY_COLOURS if n in set(names)]
+    return known + sorted(set(names) - set(known))
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str  # the y-axis title, with its unit
+    panels: list[tuple[str, str]]  # (metric column, target domain or ALL_TARGETS), one per column
+    reference: float | None = None  # a dotted horizontal line, e.g. cos = 0 or a balanced ratio = 1
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    kind: str  # the file name's suffix
+    title: str
+    headers: list[str]  # column titles
+    rows: list[Row]
+
+
+def column_header(target: str) -> str:
+    return "all targets (mean)" if target == ALL_TARGETS else f"held out: {target}"
+
+
+def modalities_of(runs: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(m for names in runs.modalities for m in names.split(",")))
+
+
+def has(runs: pd.DataFrame, metric: str) -> bool:
+    return metric in runs.columns and runs[metric].notna().any()
+
+
+def target_grid(kind: str, title: str, runs: pd.DataFrame, rows: list[tuple[str, str, float | None]]):
+    """A figure whose columns are the target domains plus ALL_TARGETS and whose rows are
+    (label, metric, reference); rows no run logged are dropped, and a figure left with none."""
+    targets = [*sorted(runs.target_domain.unique()), ALL_TARGETS]
+    kept = [Row(label, [(metric, t) for t in targets], ref) for label, metric, ref in rows if has(runs, metric)]
+    return [FigureSpec(kind, title, [column_header(t) for t in targets], kept)] if kept else []
+
+
+def accuracy_specs(runs: pd.DataFrame) -> list[FigureSpec]:
+    fused = [("held-out target\nfused accuracy (%)", "target/fused", None),
+             ("source validation\nfused accuracy (%)", "val/fused", None)]
+    heads = [(f"held-out target\n{m} accuracy (%)", f"target/{m}", None) for m in modalities_of(runs)]
+    return (target_grid("accuracy", "Fused accuracy vs epoch", runs, fused)
+            + target_grid("modality_accuracy", "Per-modality (unimodal head) accuracy vs epoch", runs, heads))
+
+
+def cosine_specs(runs: pd.DataFrame) -> list[FigureSpec]:
+    rows = [(f"cos(g_c, g_d),\n{m} encoder", f"diag/{m}/cos_cd", 0.0) for m in modalities_of(runs)]
+    title = "Cosine between classification and domain gradients (< 0: conflict), batch mean per epoch"
+    return target_grid("gradient_cosine", title, runs, rows)
+
+
+def coefficient_specs(runs: pd.DataFrame) -> list[FigureSpec]:
+    """GMP's rho, sigma, k, p: one figure per modality, as one figure would need 4 x modalities rows."""
+    specs = []
+    for m in modalities_of(runs):
+        rows = [(label, f"diag/{m}/{name}", ref) for name, (label, ref) in COEFFICIENTS.items()]
+        title = f"GMP coefficients of the {m} encoder vs epoch, batch mean per epoch"
+        specs += target_grid(f"gmp_coefficients_{m}", title, runs, rows)
+    return specs
+
+
+def figure_specs(runs: pd.DataFrame) -> list[FigureSpec]:
+    return accuracy_specs(runs) + cosine_specs(runs) + coefficient_specs(runs)
+
+
+def draw_curve(ax, curve: pd.DataFrame, strategy: str) -> None:
+    colour, epochs = strategy_colour(strategy), curve.epoch.to_numpy()
+    marker = "o" if len(epochs) <= MARKERS_UP_TO else None
+    ax.plot(epochs, curve["mean"], color=colour, linestyle=line_style(strategy), marker=marker,
+            markersize=3, linewidth=1.5, label=strategy)
+    # std is NaN for a single seed: fill_between then draws nothing, which is the honest band.
+    ax.fill_between(epochs, curve["mean"] - curve["std"], curve["mean"] + curve["std"],
+                    color=colour, alpha=0.18, linewidth=0)
+
+
+def draw_panel(ax, stats: pd.DataFrame, target: str, reference: float | None) -> None:
+    panel = stats[stats.target_domain == target]
+    for strategy in strategy_order(panel.strategy.unique()):
+        draw_curve(ax, panel[panel.strategy == strategy], strategy)
+    if panel.empty:
+        message = "no seed ran every target" if target == ALL_TARGETS else "no runs"
+        ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="0.5")
+    if reference is not None:
+        ax.axhline(reference, color="0.6", linewidth=0.8, linestyle=":")
+    ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def legend_handles(runs: pd.DataFrame, strategies: list[str]) -> list[Line2D]:
+    seeds = runs.groupby("strategy").seed.nunique()
+    return [Line2D([], [], color=strategy_colour(s), linestyle=line_style(s),
+                   label=f"{s} (n={seeds[s]} seed{'s' if seeds[s] != 1 else ''})") for s in strategies]
+
+
+def draw(spec: FigureSpec, runs: pd.DataFrame) -> Figure:
+    """One figure: a grid of panels, titles on the top row, y titles on the left, one legend."""
+    n_rows, n_cols = len(spec.rows), len(spec.headers)
+    fig = Figure(figsize=(PANEL_INCHES[0] * n_cols + 2.2, PANEL_INCHES[1] * n_rows + 0.8), layout="constrained")
+    FigureCanvasAgg(fig)  # Agg explicitly, with no pyplot: no display, no global figure registry to leak
+    axes = fig.subplots(n_rows, n_cols, sharex=True, sharey="row", squeeze=False)
+    stats = {metric: epoch_stats(runs, metric) for row in spec.rows for metric, _ in row.panels}
+    for r, row in enumerate(spec.rows):
+        for c, (metric, target) in enumerate(row.panels):
+            draw_panel(axes[r][c], stats[metric], target, row.reference)
+        axes[r][0].set_ylabel(row.label)
+    for c, header in enumerate(spec.headers):
+        axes[0][c].set_title(header, fontsize="medium")
+        axes[-1][c].set_xlabel("epoch")
+    plotted = strategy_order(pd.concat(stats.values()).strategy.unique())
+    fig.legend(handles=legend_handles(runs, plotted), loc="outside right upper", title="strategy",
+               fontsize="small")
+    preset, dataset = runs.preset.iloc[0], runs.dataset.iloc[0]
+    fig.suptitle(f"{spec.title}\npreset {preset} (dataset {dataset}); line: mean over seeds, "
+                 f"band: ± 1 std (ddof=1)", fontsize="medium")
+    return fig
+
+
+def save(fig: Figure, stem: Path) -> list[Path]:
+    """Each format to a hidden temporary sibling, then renamed: a reader never sees half a figure."""
+    paths = []
+    for fmt in FORMATS:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            fig.savefig(tmp, format=fmt, dpi=150)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        paths.append(path)
+    return paths
+
+
+def file_stem(preset: str, kind: str) -> str:
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', preset)}_{kind}"
+
+
+def plot_results(results_dir: Path, out: Path) -> list[Path]:
+    """Every figure for the finished runs under `results_dir`, written into `out`; the written files."""
+    table = epoch_table(results_dir)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for preset, runs in table.groupby("preset", sort=True):
+        for spec in figure_specs(runs):
+            written += save(draw(spec, runs), out / file_stem(preset, spec.kind))
+    return written

@@ -1,0 +1,125 @@
+"""Lay out `compare`'s groups of leaderboards: Markdown, LaTeX (booktabs), CSV, JSON, or Rich
+tables on a console. Numbers are formatted once, in tables.py; this file only arranges them.
+
+    mmdg-bench compare results/runs --format latex > table2.tex
+"""
+
+import json
+import re
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from mmdg_bench.results.tables import Group, Leaderboard, compare_report
+
+CSV_COLUMNS = ["preset", "dataset", "selection", "table", "strategy", "column", "mean", "std", "n",
+               "ci_low", "ci_high", "p"]
+# One pass over the text, so a replacement is never escaped again; Unicode that pdflatex's
+# default input encoding rejects becomes its LaTeX spelling.
+LATEX_SPELLING = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"$<$", ">": r"$>$", "±": r"$\pm$", "–": "--", "—": "---", "Δ": r"$\Delta$",
+                  "×": r"$\times$", "…": r"\ldots{}", "−": "$-$"}
+LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPELLING)))
+
+
+def rows(table: Leaderboard) -> list[list[str]]:
+    """Header, then one row per strategy: the label and its cells."""
+    text = table.text
+    return [["strategy", *text.columns], *([label, *cells] for label, cells in zip(text.index, text.values))]
+
+
+def markdown_table(table: Leaderboard) -> str:
+    header, *body = rows(table)
+    lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    if table.caption:
+        lines += ["", table.caption]
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(groups: list[Group]) -> str:
+    parts = []
+    for group in groups:
+        parts += [f"## {group.label}\n", *(f"{note}\n" for note in group.notes)]
+        parts += [markdown_table(table) for table in group.tables]
+    return "\n".join(parts)
+
+
+def latex_escape(text: str) -> str:
+    return LATEX_SPECIAL.sub(lambda match: LATEX_SPELLING[match.group()], text)
+
+
+def latex_table(table: Leaderboard, group: Group) -> str:
+    header, *body = rows(table)
+    caption = f"{table.title} --- {group.label}. {table.caption}".strip()
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
+             rf"\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"\toprule",
+             " & ".join(map(latex_escape, header)) + r" \\", r"\midrule",
+             *(" & ".join(map(latex_escape, row)) + r" \\" for row in body),
+             r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(groups: list[Group]) -> str:
+    """Tables for a paper (needs \\usepackage{booktabs}); notes become LaTeX comments."""
+    parts = []
+    for group in groups:
+        parts += [f"% {latex_escape(note)}\n" for note in group.notes]
+        parts += [latex_table(table, group) for table in group.tables]
+    return "\n".join(parts)
+
+
+def to_csv(groups: list[Group]) -> str:
+    """One tidy row per number; notes are not data, the CLI prints them on stderr."""
+    frames = [table.cells.assign(preset=group.preset, dataset=group.dataset, selection=group.selection,
+                                 table=table.title) for group in groups for table in group.tables]
+    return pd.concat(frames)[CSV_COLUMNS].to_csv(index=False, float_format="%.4f")
+
+
+def to_json(groups: list[Group]) -> str:
+    payload = [{"preset": group.preset, "dataset": group.dataset, "selection": group.selection,
+                "table": table.title, "caption": table.caption, "notes": group.notes,
+                "cells": json.loads(table.cells.to_json(orient="records"))}
+               for group in groups for table in group.tables]
+    return json.dumps(payload, indent=2) + "\n"
+
+
+RENDERERS = {"md": to_markdown, "latex": to_latex, "csv": to_csv, "json": to_json}
+
+
+def render_report(groups: list[Group], fmt: str) -> str:
+    return RENDERERS[fmt](groups)
+
+
+def render_compare(runs: pd.DataFrame, selection: str, fmt: str, against: str | None = None,
+                   reference: str | None = None) -> str:
+    """The whole `compare` output as text, for every format except the Rich `table`."""
+    return render_report(compare_report(runs, selection, against, reference), fmt)
+
+
+def rich_table(table: Leaderboard) -> Table:
+    header, *body = rows(table)
+    shown = Table(title=table.title, caption=table.caption or None)
+    shown.add_column(header[0])
+    for column in header[1:]:
+        shown.add_column(column, justify="right")
+    for row in body:
+        shown.add_row(*row)
+    return shown
+
+
+def print_report(groups: list[Group], console: Console) -> None:
+    for group in groups:
+        console.print(Text(group.label, style="bold"), soft_wrap=True)
+        for note in group.notes:
+            console.print(Text(note, style="yellow"), soft_wrap=True)
+        for table in group.tables:
+            console.print(rich_table(table))
+
+
+def report_notes(groups: list[Group]) -> list[str]:
+    """Every note, prefixed by its group, for outputs that cannot carry them (CSV)."""
+    return [f"{group.label}: {note}" for group in groups for note in group.notes]

@@ -1,0 +1,103 @@
+"""The plan of a sweep: one `RunSpec` per (strategy, target, seed), its folder named by the hash
+of its resolved config (DomainBed's pattern), so re-planning finds the same folders.
+
+The seed of a run is the trial seed itself, shared by every strategy and target: adding a
+strategy or a target never shifts another run's seed, and runs of two strategies with the same
+(target, seed) start from the same initialisation and data order, which the paired tests of
+`compare` rely on.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mmdg_bench.config import Config, load_config
+from mmdg_bench.engine.run_folder import run_name
+from mmdg_bench.errors import UserError
+
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    preset: str
+    strategy: str
+    target: str
+    seed: int
+    overrides: tuple[str, ...]
+    out: str
+
+    def config(self) -> Config:
+        return load_config(self.preset, list(self.overrides), strategy__name=self.strategy, seed=self.seed)
+
+    def folder(self) -> Path:
+        config = self.config()
+        return Path(self.out) / run_name(config.preset, self.strategy, self.target, self.seed, config.hash(self.target))
+
+    @property
+    def label(self) -> str:
+        return f"{self.strategy}/{self.target}/seed{self.seed}"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '0,3,7' -> [0, 3, 7]; ranges and lists combine: '0-2,9'."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            low, sep, high = part.strip().partition("-")
+            seeds += list(range(int(low), int(high) + 1)) if sep else [int(low)]
+    except ValueError:
+        raise UserError(f"--seeds must look like 0-4 or 0,2,5, got '{text}'") from None
+    if not seeds:
+        raise UserError(f"--seeds names no seed: '{text}'")
+    return sorted(set(seeds))
+
+
+def parse_names(text: str, choices: list[str], kind: str) -> list[str]:
+    """'all' or a comma-separated list, each name checked against `choices`."""
+    from mmdg_bench.errors import unknown
+
+    if text.strip() == ALL:
+        return list(choices)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in choices:
+            raise unknown(kind, name, choices)
+    return list(dict.fromkeys(names))
+
+
+def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides: list[str],
+               out: Path | str) -> list[RunSpec]:
+    """Every run of the grid; every config is resolved now, so a typo fails before any training."""
+    from mmdg_bench.data import load_index
+    from mmdg_bench.strategies import STRATEGIES
+
+    base = load_config(preset, overrides)
+    domains = load_index(base.data).domains
+    plan = [RunSpec(preset, s, t, seed, tuple(overrides), str(out))
+            for s in parse_names(strategies, STRATEGIES.names(), "strategy")
+            for t in parse_names(targets, domains, "target domain")
+            for seed in parse_seeds(seeds)]
+    for spec in plan:
+        spec.config()
+    return plan
+
+
+def save_plan(plan: list[RunSpec], out: Path) -> Path:
+    """Record the plan under <out>/sweeps/ so that `sweep status` knows the pending runs too."""
+    text = json.dumps([asdict(spec) for spec in plan], indent=1)
+    path = Path(out) / "sweeps" / f"{hashlib.sha256(text.encode()).hexdigest()[:10]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(text)
+    return path
+
+
+def saved_plans(out: Path) -> list[RunSpec]:
+    specs = {}
+    for path in sorted((Path(out) / "sweeps").glob("*.json")):
+        for raw in json.loads(path.read_text()):
+            spec = RunSpec(**{**raw, "overrides": tuple(raw["overrides"])})
+            specs[spec] = None
+    return list(specs)

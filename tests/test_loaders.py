@@ -1,0 +1,344 @@
+"""Loaders on tiny fixtures in the real layouts: the right frames, flow and audio window of each
+clip, SimMMDG's pre-processing, train-time augmentation over a cache, and bad files named."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from mmdg_bench.config import DataConfig, FlowConfig, load_config
+from mmdg_bench.data.dataset import AudioLoader, ClipDataset, FramesLoader
+from mmdg_bench.data.decoding import read_audio
+from mmdg_bench.data.transforms import LogSpectrogram, crop_box, random_flip, tukey_window, zero_frequency_band
+from mmdg_bench.errors import MediaError, UserError
+from tests.media_fixtures import (EPIC_FPS, SAMPLE_RATE, epic_clips, flow_frames, frame_level, grey_frames,
+                                  make_epic_mmdg_bench, make_epic_simmmdg, make_hac, mmdg_bench_clip_name,
+                                  ramp_audio, ramp_sample_index, truncate, write_mp4)
+
+WHOLE = {"start_frame": -1, "stop_frame": -1, "flow_start": -1, "flow_stop": -1,
+         "start_time": np.nan, "stop_time": np.nan}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp("layouts")
+    return {"simmmdg": make_epic_simmmdg(base / "simmmdg", domains=("D1",)),
+            "mmdg-bench": make_epic_mmdg_bench(base / "mmdg", domains=("D1",)),
+            "hac": make_hac(base / "hac", domains=("human",), frames=24)}
+
+
+def epic_row(root, layout: str, clip: int = 1) -> pd.Series:
+    """Row `clip` of D1's train split, with the columns the index gives for `layout`."""
+    c = epic_clips("D1", "train", 2).iloc[clip]
+    flow = flow_frames(c.start_frame, c.stop_frame)
+    row = {"clip_id": f"D1/{c.uid}", "domain": "D1", "split": "train", "label": c.verb_class,
+           "start_time": c.start_frame / EPIC_FPS, "stop_time": c.stop_frame / EPIC_FPS}
+    if layout == "simmmdg":
+        frames, flows = root / "rgb/train/D1", root / "flow/train/D1" / c.video_id
+        return pd.Series({**row, "video_path": str(frames / c.video_id),
+                          "audio_path": str(frames / f"{c.video_id}.wav"),
+                          "flow_u_path": str(flows / "u"), "flow_v_path": str(flows / "v"),
+                          "start_frame": c.start_frame, "stop_frame": c.stop_frame,
+                          "flow_start": flow.start, "flow_stop": flow.stop})
+    video = mmdg_bench_clip_name("D1", c.video_id, c.start_frame, c.stop_frame, c.verb_class)
+    flow_name = mmdg_bench_clip_name("D1", c.video_id, flow.start, flow.stop, c.verb_class)
+    mp4s = root / "EPIC-mp4"
+    return pd.Series({**row, **{k: v for k, v in WHOLE.items() if "time" not in k},
+                      "video_path": str(mp4s / f"video/train/D1/{video}.mp4"),
+                      "audio_path": str(root / f"audio/train/D1/{c.video_id}.wav"),
+                      "flow_u_path": str(mp4s / f"flow/train/D1/{flow_name}_u.mp4"),
+                      "flow_v_path": str(mp4s / f"flow/train/D1/{flow_name}_v.mp4")})
+
+
+def hac_row(root, name: str = "h_sleeping_1", label: int = 0) -> pd.Series:
+    return pd.Series({"clip_id": f"human/{name}", "domain": "human", "split": "train", "label": label,
+                      "video_path": str(root / f"human/videos/{name}.mp4"),
+                      "audio_path": str(root / f"human/audio/{name}.wav"),
+                      "flow_u_path": str(root / f"human/flow/{name}_flow_x.mp4"),
+                      "flow_v_path": str(root / f"human/flow/{name}_flow_y.mp4"), **WHOLE})
+
+
+def data_config(*overrides: str) -> DataConfig:
+    return load_config("synth", ["model.encoders.flow=tiny3d", *overrides]).data
+
+
+def levels(clip: torch.Tensor, cfg) -> np.ndarray:
+    """Mean 0..255 level of each frame of each channel of a normalised (C, T, H, W) clip."""
+    mean, std = torch.tensor(cfg.mean).view(-1, 1), torch.tensor(cfg.std).view(-1, 1)
+    return (clip.mean(dim=(2, 3)) * std + mean).numpy()
+
+
+def dataset(rows, modalities, cfg=None, **kwargs) -> ClipDataset:
+    cfg = cfg or data_config()
+    return ClipDataset(pd.DataFrame(rows), modalities, cfg, ["D1", "human"], **kwargs)
+
+
+# The right frames, flow and audio of each clip ----------------------------------------------
+
+def test_frame_folder_reads_the_clip_range_centred(roots):
+    cfg = data_config("data.video.num_frames=4", "data.video.stride=2")
+    row = epic_row(roots["simmmdg"], "simmmdg")  # frames 37..60: 4 at interval 2, centred = 45, 47, 49, 51
+    clip = dataset([row], ["video"], cfg)[0]["video"]
+    assert clip.shape == (3, 4, 32, 32)
+    expected = [frame_level(n) for n in (45, 47, 49, 51)]
+    np.testing.assert_allclose(levels(clip, cfg.video), np.tile(expected, (3, 1)), atol=3)
+
+
+def test_flow_folders_read_u_and_v_at_half_the_frame_index(roots):
+    cfg = data_config("data.flow.num_frames=3", "data.flow.stride=2")
+    row = epic_row(roots["simmmdg"], "simmmdg")  # flow 19..30: 3 at interval 2, centred = 22, 24, 26
+    clip = dataset([row], ["flow"], cfg)[0]["flow"]
+    assert clip.shape == (2, 3, 32, 32)
+    u = [frame_level(n) for n in (22, 24, 26)]
+    np.testing.assert_allclose(levels(clip, cfg.flow), [u, [255 - x for x in u]], atol=3)
+
+
+def test_mmdg_bench_mp4s_give_the_frames_of_the_folder_layout(roots):
+    cfg = data_config("data.video.num_frames=4", "data.video.stride=2", "data.flow.num_frames=3",
+                      "data.flow.stride=2")
+    folders = dataset([epic_row(roots["simmmdg"], "simmmdg")], ["video", "flow"], cfg)[0]
+    mp4s = dataset([epic_row(roots["mmdg-bench"], "mmdg-bench")], ["video", "flow"], cfg)[0]
+    for modality, section in (("video", cfg.video), ("flow", cfg.flow)):
+        np.testing.assert_allclose(levels(mp4s[modality], section), levels(folders[modality], section), atol=4)
+
+
+@pytest.mark.parametrize("layout", ["simmmdg", "mmdg-bench"])
+def test_epic_audio_is_the_per_video_wav_cut_at_the_clip_timestamps(roots, layout):
+    row = epic_row(roots[layout], layout)
+    cfg = data_config().audio
+    offset, stop = AudioLoader(cfg, FramesLoader("video", data_config().video, False), False).window(row)
+    samples = read_audio(row.audio_path, SAMPLE_RATE, 1.0, offset, stop)
+    first, length = round(row.start_time * SAMPLE_RATE), round((row.stop_time - row.start_time) * SAMPLE_RATE)
+    assert ramp_sample_index(samples[0]) == first
+    assert ramp_sample_index(samples[length - 1]) == first + length - 1
+    np.testing.assert_array_equal(samples[length:2 * length], samples[:length])  # 0.4 s tiled to 1 s
+
+
+def test_hac_audio_starts_at_the_first_sampled_frame_at_24_fps(roots):
+    cfg = data_config("data.video.num_frames=4", "data.video.stride=2")
+    loader = AudioLoader(cfg.audio, FramesLoader("video", cfg.video, False), False)
+    offset, stop = loader.window(hac_row(roots["hac"]))
+    assert (offset, stop) == (8 / 24, None)  # 24 frames, 4 at interval 2 centred: the first is frame 8
+    samples = read_audio(hac_row(roots["hac"]).audio_path, SAMPLE_RATE, 0.5, offset, stop)
+    assert ramp_sample_index(samples[0]) == round(8 / 24 * SAMPLE_RATE)
+    unaligned = AudioLoader(data_config("data.audio.frame_rate=0").audio, loader.video, False)
+    assert unaligned.window(hac_row(roots["hac"])) == (0.0, None)
+
+
+def test_hac_flow_comes_from_the_x_and_y_mp4s(roots):
+    cfg = data_config("data.flow.num_frames=3")
+    clip = dataset([hac_row(roots["hac"])], ["flow"], cfg)[0]["flow"]
+    u = [frame_level(n) for n in (7, 11, 15)]  # 24 frames, 3 at interval 4 centred: 7 to 15
+    np.testing.assert_allclose(levels(clip, cfg.flow), [u, [255 - x for x in u]], atol=3)
+
+
+def test_all_three_modalities_of_one_clip(roots):
+    item = dataset([hac_row(roots["hac"])], ["video", "audio", "flow"])[0]
+    assert item["video"].shape[0] == 3 and item["flow"].shape[0] == 2 and item["audio"].shape[0] == 1
+    assert item["label"] == 0 and item["domain"] == 1
+
+
+def test_audio_from_an_mp4_with_sound(tmp_path):
+    path = write_mp4(tmp_path / "clip.mp4", grey_frames(range(12), 16, 16), 24, audio=ramp_audio(SAMPLE_RATE // 2))
+    samples = read_audio(path, SAMPLE_RATE, 0.25)
+    assert samples.shape == (SAMPLE_RATE // 4,) and np.abs(samples).max() > 0.05
+
+
+# Bad input: one sentence naming the file ------------------------------------------------------
+
+def test_an_mp4_without_audio_stream_is_named(tmp_path):
+    path = write_mp4(tmp_path / "silent.mp4", grey_frames(range(4), 16, 16), 24)
+    with pytest.raises(MediaError, match="no audio stream") as err:
+        read_audio(path, SAMPLE_RATE, 1.0)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def damaged_clip(tmp_path, damage: str):
+    """(clip row, modality to load, the damaged file)."""
+    if damage == "missing frame":  # frame 47 is among the 8 frames sampled from 37..60
+        root = make_epic_simmmdg(tmp_path / "epic", domains=("D1",))
+        named = root / "rgb/train/D1/P08_01/frame_0000000047.jpg"
+        named.unlink()
+        return epic_row(root, "simmmdg"), "video", named
+    root = make_hac(tmp_path / "hac", domains=("human",), with_flow=False)
+    if damage == "truncated mp4":
+        return hac_row(root), "video", truncate(root / "human/videos/h_sleeping_1.mp4")
+    named = root / "human/audio/h_sleeping_1.wav"
+    named.unlink()
+    return hac_row(root), "audio", named
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("missing file", "file not found"), ("truncated mp4", "not decodable"),
+    ("missing frame", "is missing from its folder"),
+])
+def test_bad_media_is_one_sentence_naming_the_file(tmp_path, damage, expected):
+    row, modality, named = damaged_clip(tmp_path, damage)
+    with pytest.raises(MediaError) as err:
+        dataset([row], [modality])[0]
+    message = str(err.value)
+    assert str(named) in message and expected in message and "\n" not in message, message
+
+
+def test_skip_drops_an_unreadable_clip(roots, tmp_path):
+    broken = hac_row(roots["hac"]).copy()
+    broken["video_path"] = str(tmp_path / "gone.mp4")
+    ds = dataset([hac_row(roots["hac"]), broken], ["video"], cache=True)
+    failures = ds.drop_unreadable()
+    assert len(ds) == 1 and len(failures) == 1 and "gone.mp4" in failures[0]
+
+
+def test_a_flow_modality_without_flow_columns_is_a_user_error(roots):
+    row = hac_row(roots["hac"]).drop(["flow_u_path", "flow_v_path"])
+    with pytest.raises(UserError, match="no 'flow_u_path' column"):
+        dataset([row], ["video", "flow"])
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("data.audio.features=spectogram", "did you mean 'spectrogram'"),
+    ("data.flow.mean=[1.0, 2.0, 3.0]", "'data.flow.mean' and '.std' need 2 values"),
+    ("data.video.crop_scale=[0.5, 0.1]", "'data.video.crop_scale' must be [low, high]"),
+])
+def test_bad_pre_processing_settings_are_named(roots, override, fragment):
+    with pytest.raises(UserError) as err:
+        dataset([hac_row(roots["hac"])], ["video", "audio", "flow"], data_config(override))
+    assert fragment in str(err.value)
+
+
+# SimMMDG's pre-processing (SPEC §2) -----------------------------------------------------------
+
+def test_reference_spectrogram_is_257_by_1004_and_peaks_at_the_tone():
+    t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 1000.0 * t).astype(np.float32)
+    spec = LogSpectrogram(SAMPLE_RATE, window=512, hop=159)(tone)
+    assert spec.shape == (1, 257, 1004)
+    assert abs(spec.mean().item()) < 1e-5 and spec.std(correction=0).item() == pytest.approx(1.0, abs=1e-4)
+    assert spec[0].mean(dim=1).argmax().item() == 32  # 1000 Hz / (16000 Hz / 512) = bin 32
+
+
+def test_tukey_window_tapers_a_quarter_of_the_window():
+    window = tukey_window(512).numpy()
+    assert window[0] == 0 and window[64:449].min() == pytest.approx(1.0)
+    assert 0 < window[32] < 1 and window[32] == pytest.approx(window[512 - 32])  # periodic symmetry
+
+
+def test_reference_audio_settings_give_the_reference_input(roots):
+    cfg = data_config("data.audio.features=spectrogram", "data.audio.seconds=10", "data.audio.n_fft=512",
+                      "data.audio.hop_length=159")
+    assert dataset([hac_row(roots["hac"])], ["audio"], cfg)[0]["audio"].shape == (1, 257, 1004)
+
+
+def test_resize_short_side_then_centre_crop_in_eval(tmp_path):
+    # 128x64 frames, bright from column 64: short side 32 -> 64x32 bright from column 32; the centre
+    # crop 32 keeps columns 16..47, dark then bright.
+    frames = np.zeros((4, 64, 128, 3), np.uint8)
+    frames[..., 64:, :] = 255
+    path = write_mp4(tmp_path / "wide.mp4", frames, 24)
+    row = pd.Series({"clip_id": "x", "domain": "human", "split": "test", "label": 0, "video_path": str(path), **WHOLE})
+    cfg = data_config("data.video.num_frames=2", "data.video.resize_short=32", "data.video.size=32")
+    clip = dataset([row], ["video"], cfg)[0]["video"]
+    assert clip.shape == (3, 2, 32, 32)
+    np.testing.assert_allclose(levels(clip, cfg.video), 127.5, atol=6)  # the middle: half dark, half bright
+    assert levels(clip[..., :16], cfg.video).max() < 10 and levels(clip[..., 16:], cfg.video).min() > 245
+
+
+def test_random_resized_crop_box_stays_inside_and_in_range():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        top, left, h, w = crop_box(40, 60, [0.08, 1.0], [0.75, 4 / 3], generator)
+        assert 0 <= top and top + h <= 40 and 0 <= left and left + w <= 60
+        assert 0.07 * 2400 <= h * w <= 2400
+
+
+def test_flipping_flow_mirrors_it_and_inverts_u():
+    frames = torch.arange(2 * 2 * 2 * 3, dtype=torch.uint8).view(2, 2, 2, 3)  # (T, C=u,v, H, W)
+    generator = torch.Generator().manual_seed(0)
+    outcomes = [random_flip(frames, generator, invert_channel=0) for _ in range(20)]
+    flipped = [f for f in outcomes if not torch.equal(f, frames)]
+    assert 0 < len(flipped) < 20  # a coin toss per clip
+    torch.testing.assert_close(flipped[0][:, 0], 255 - frames[:, 0].flip(-1))
+    torch.testing.assert_close(flipped[0][:, 1], frames[:, 1].flip(-1))
+
+
+def test_band_mask_zeroes_one_band_of_rows():
+    spec = torch.ones(1, 257, 20)
+    masked = zero_frequency_band(spec, 9, torch.Generator().manual_seed(3))
+    zero_rows = (masked[0] == 0).all(dim=1).nonzero().flatten()
+    assert len(zero_rows) == 9 and (zero_rows.diff() == 1).all() and masked.sum() == 248 * 20
+
+
+# Train-time augmentation over the cache -------------------------------------------------------
+
+AUGMENT = ["data.video.train_augment=true", "data.video.resize_short=40", "data.video.size=32",
+           "data.flow.train_augment=true", "data.audio.train_noise=0.05", "data.audio.band_mask_rows=9"]
+
+
+@pytest.fixture(scope="module")
+def textured(tmp_path_factory):
+    """Two clips (the second mirrored) whose frames and flow are horizontal ramps, so that every crop
+    and flip shows."""
+    folder = tmp_path_factory.mktemp("textured")
+    ramp = np.broadcast_to(np.linspace(0, 255, 64).astype(np.uint8)[None, None, :, None], (16, 48, 64, 3))
+    rows = []
+    for i in range(2):
+        paths = {f"{k}_path": str(write_mp4(folder / f"{i}_{k}.mp4", ramp[:, :, ::1 - 2 * i].copy(), 24))
+                 for k in ("video", "flow_u", "flow_v")}
+        rows.append(pd.Series({**hac_row(folder, f"clip{i}", label=i), **paths, "audio_path": str(
+            write_mp4(folder / f"{i}_audio.mp4", ramp[:2], 24, audio=ramp_audio(SAMPLE_RATE)))}))
+    return rows
+
+
+def augmented(rows, train=True, cache=True):
+    return dataset(rows, ["video", "audio", "flow"], data_config(*AUGMENT), cache=cache, train=train)
+
+
+def test_augmentation_is_fresh_at_each_access_over_a_decoded_cache(textured, monkeypatch):
+    ds = augmented(textured)
+    first = ds[0]
+    cached = {m: ds.cache[0][m].clone() for m in ("video", "audio", "flow")}
+    monkeypatch.setattr(ds, "load", lambda *args: pytest.fail("a cached clip was decoded again"))
+    second = ds[0]
+    for modality in ("video", "audio", "flow"):
+        assert not torch.equal(first[modality], second[modality]), modality
+        assert torch.equal(ds.cache[0][modality], cached[modality]), modality  # the cache is untouched
+    assert first["video"].shape == (3, 8, 32, 32) and cached["video"].shape[-2:] == (40, 53)
+
+
+def test_eval_clips_are_the_same_at_each_access(textured):
+    ds = augmented(textured, train=False)
+    assert all(torch.equal(ds[1][m], ds[1][m]) for m in ("video", "audio", "flow"))
+    assert ds[1]["video"].shape == (3, 8, 32, 32)
+
+
+def draws(ds, seed):
+    torch.manual_seed(seed)
+    ds._rng_owner = None  # as in a fresh run
+    return [ds[i]["video"] for i in (0, 1, 0)]
+
+
+def test_augmentation_repeats_for_a_seed_and_differs_across_seeds(textured):
+    ds = augmented(textured)
+    first, again, other = draws(ds, 0), draws(ds, 0), draws(ds, 1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0])
+
+
+def test_augmentation_with_workers_repeats_for_the_loader_seed(textured):
+    def epoch(seed):
+        loader = DataLoader(augmented(textured, cache=False), batch_size=1, num_workers=2,
+                            generator=torch.Generator().manual_seed(seed))
+        return [batch["video"] for batch in loader]
+
+    first, again, other = epoch(0), epoch(0), epoch(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0])
+
+
+def test_default_settings_leave_training_clips_unaugmented(roots):
+    cfg = data_config()
+    assert dataclasses.asdict(cfg.flow) == dataclasses.asdict(FlowConfig())
+    ds = dataset([hac_row(roots["hac"])], ["video", "audio"], cfg, train=True)
+    assert all(torch.equal(ds[0][m], ds[0][m]) for m in ("video", "audio"))

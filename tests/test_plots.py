@@ -1,0 +1,172 @@
+"""Per-epoch table and figures on hand-written run folders: seconds, no training."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mmdg_bench.errors import UserError
+from mmdg_bench.results.epochs import ALL_TARGETS, epoch_stats, epoch_table
+from mmdg_bench.results.plots import (
+    FALLBACK_PALETTE,
+    STRATEGY_COLOURS,
+    accuracy_specs,
+    draw,
+    plot_results,
+    strategy_colour,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PDF_MAGIC = b"%PDF-"
+GMP_DIAGNOSTICS = ("cos_cd", "rho", "sigma", "k", "p")
+
+
+def epoch_line(epoch: int, fused: float, diagnostics: bool = False) -> dict:
+    """One metrics.jsonl record; unimodal heads and diagnostics derived from `fused` so they differ."""
+    strategy = {f"{m}/{name}": fused / 100 for m in ("video", "audio") for name in GMP_DIAGNOSTICS} \
+        if diagnostics else {}
+    return {"epoch": epoch, "train": {"loss_cls": 1.0, "loss_dom": 0.5, "acc_fused": fused},
+            "val": {"fused": fused + 10, "video": fused - 5, "audio": fused - 10, "loss": 1.0},
+            "target": {"fused": fused, "video": fused - 5, "audio": fused - 10, "loss": 1.2},
+            "strategy": strategy}
+
+
+def write_run(root, strategy: str, target: str, seed: int, fused: list[float], preset: str = "toy",
+              done: bool = True, extra_lines: dict[int, str] | None = None):
+    """A run folder as the engine leaves it: summary.json, metrics.jsonl and (if finished) `done`.
+    `extra_lines` inserts raw text before the given 0-based record index."""
+    folder = root / f"{preset}__{strategy}__{target}__seed{seed}__abc"
+    folder.mkdir(parents=True)
+    summary = {"preset": preset, "dataset": "synth", "strategy": strategy, "target_domain": target,
+               "seed": seed, "config_hash": "abc", "modalities": ["video", "audio"]}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    lines = [json.dumps(epoch_line(e, acc, strategy.startswith("gmp"))) for e, acc in enumerate(fused, 1)]
+    for index, raw in sorted((extra_lines or {}).items(), reverse=True):
+        lines.insert(index, raw)
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    if done:
+        (folder / "done").write_text("")
+    return folder
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        for target in ("day", "night"):
+            write_run(root, "baseline", target, seed, [40.0 + seed, 50.0 + seed])
+            write_run(root, "gmp", target, seed, [45.0 + seed, 60.0 + seed])
+    return root
+
+
+def test_plot_results_writes_every_figure_as_png_and_pdf(runs, tmp_path):
+    out = tmp_path / "figures"
+    written = plot_results(runs, out)
+    stems = ["toy_accuracy", "toy_modality_accuracy", "toy_gradient_cosine",
+             "toy_gmp_coefficients_video", "toy_gmp_coefficients_audio"]
+    assert sorted(p.name for p in written) == sorted(f"{s}.{fmt}" for s in stems for fmt in ("png", "pdf"))
+    for path in written:
+        magic = PNG_MAGIC if path.suffix == ".png" else PDF_MAGIC
+        assert path.read_bytes().startswith(magic), path
+        assert path.stat().st_size > 1000, path
+    assert sorted(os.listdir(out)) == sorted(p.name for p in written)  # no temporary file left behind
+
+
+def test_runs_without_diagnostics_get_no_diagnostic_figures(tmp_path):
+    write_run(tmp_path, "baseline", "day", 0, [40.0, 50.0])
+    names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")}
+    assert names == {"toy_accuracy", "toy_modality_accuracy"}
+
+
+def test_presets_are_never_mixed(tmp_path):
+    write_run(tmp_path, "baseline", "day", 0, [40.0, 50.0], preset="toy")
+    write_run(tmp_path, "baseline", "day", 0, [90.0, 95.0], preset="hac")
+    names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")}
+    assert {"toy_accuracy", "hac_accuracy"} <= names
+    stats = epoch_stats(epoch_table(tmp_path), "target/fused")
+    assert stats.groupby(["preset", "epoch"]).n.max().max() == 1  # no curve pools the two presets
+
+
+def test_epoch_stats_mean_and_std_over_seeds(tmp_path):
+    for seed, acc in enumerate([50.0, 60.0, 70.0]):
+        write_run(tmp_path, "gmp", "day", seed, [acc])
+    for seed, acc in enumerate([30.0, 40.0]):  # seed 2 never ran night: left out of "all targets"
+        write_run(tmp_path, "gmp", "night", seed, [acc])
+    stats = epoch_stats(epoch_table(tmp_path), "target/fused").set_index("target_domain")
+    assert stats.loc["day", "mean"] == pytest.approx(60.0)
+    assert stats.loc["day", "std"] == pytest.approx(10.0)  # ddof=1
+    assert stats.loc["day", "n"] == 3
+    # per seed (50+30)/2 = 40 and (60+40)/2 = 50 -> mean 45, std sqrt(50)
+    assert stats.loc[ALL_TARGETS, "mean"] == pytest.approx(45.0)
+    assert stats.loc[ALL_TARGETS, "std"] == pytest.approx(math.sqrt(50.0))
+    assert stats.loc[ALL_TARGETS, "n"] == 2
+
+
+def test_single_seed_has_no_std(tmp_path):
+    write_run(tmp_path, "gmp", "day", 0, [50.0])
+    stats = epoch_stats(epoch_table(tmp_path), "target/fused")
+    assert stats["std"].isna().all() and (stats.n == 1).all()
+
+
+def test_epoch_table_flattens_sections(tmp_path):
+    write_run(tmp_path, "gmp", "day", 0, [50.0, 70.0])
+    table = epoch_table(tmp_path)
+    assert table.epoch.tolist() == [1, 2]
+    assert table["val/fused"].tolist() == [60.0, 80.0]
+    assert table["target/audio"].tolist() == [40.0, 60.0]
+    assert table["diag/video/rho"].tolist() == [0.5, 0.7]
+
+
+def test_corrupt_metrics_line_warns_with_the_file_and_is_skipped(tmp_path):
+    folder = write_run(tmp_path, "gmp", "day", 0, [50.0, 70.0],
+                       extra_lines={1: '{"epoch": 2, "val": {"fus', 2: '"a string, not a record"'})
+    with pytest.warns(UserWarning, match=str(folder / "metrics.jsonl")) as record:
+        table = epoch_table(tmp_path)
+    assert len(record) == 2
+    assert table.epoch.tolist() == [1, 2]
+    assert table["target/fused"].tolist() == [50.0, 70.0]
+
+
+def test_unfinished_folder_is_ignored(tmp_path):
+    write_run(tmp_path, "baseline", "day", 0, [40.0])
+    write_run(tmp_path, "gmp", "day", 0, [99.0], done=False)
+    assert set(epoch_table(tmp_path).strategy) == {"baseline"}
+
+
+def test_no_finished_runs_is_a_user_error(tmp_path):
+    write_run(tmp_path, "gmp", "day", 0, [99.0], done=False)
+    with pytest.raises(UserError, match="no finished runs"):
+        plot_results(tmp_path, tmp_path / "figures")
+    assert not (tmp_path / "figures").exists()
+
+
+def test_known_strategies_have_fixed_distinct_colours():
+    assert strategy_colour("gmp") == "#d62728" and strategy_colour("baseline") == "#4d4d4d"
+    assert len(set(STRATEGY_COLOURS.values())) == len(STRATEGY_COLOURS)
+
+
+def test_unknown_strategy_colour_is_stable_across_processes():
+    # A different PYTHONHASHSEED changes hash(); the colour must not change with it.
+    code = "from mmdg_bench.results.plots import strategy_colour; print(strategy_colour('my-new-method'))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout.strip()
+    assert other == strategy_colour("my-new-method") in FALLBACK_PALETTE
+
+
+def line_colours(runs_table) -> dict[str, str]:
+    fig = draw(accuracy_specs(runs_table)[0], runs_table)
+    return {line.get_label(): line.get_color() for ax in fig.axes for line in ax.lines
+            if not line.get_label().startswith("_")}
+
+
+def test_a_strategy_keeps_its_colour_whatever_else_is_plotted(tmp_path):
+    write_run(tmp_path / "a", "gmp", "day", 0, [50.0])
+    write_run(tmp_path / "a", "baseline", "day", 0, [40.0])
+    write_run(tmp_path / "b", "gmp", "day", 0, [50.0])
+    write_run(tmp_path / "b", "aaa-new", "day", 0, [40.0])
+    with_baseline, with_new = line_colours(epoch_table(tmp_path / "a")), line_colours(epoch_table(tmp_path / "b"))
+    assert with_baseline["gmp"] == with_new["gmp"] == STRATEGY_COLOURS["gmp"]
+    assert with_new["aaa-new"] == strategy_colour("aaa-new")
