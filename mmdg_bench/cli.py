@@ -235,7 +235,7 @@ def data_synth(
 def frame_table(frame, title: str, limit: int | None = None) -> Table:
     """A pandas table as a Rich table (the first `limit` rows)."""
     table = Table(title=title)
-    shown = frame.reset_index()
+    shown = frame.reset_index() if any(frame.index.names) else frame  # a plain RangeIndex is not data
     for column in shown.columns:
         table.add_column(str(column), justify="right" if shown[column].dtype.kind in "iuf" else "left")
     for row in shown.head(limit).itertuples(index=False):

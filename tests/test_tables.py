@@ -182,7 +182,8 @@ def test_diagnostics_table_only_for_strategies_that_log_them():
     assert table.title.startswith("Strategy diagnostics")
     assert cell(table.cells, "gmp", "video/rho") == (2.0, 0.5, 3)
     assert cell(table.cells, "baseline", "video/rho")[2] == 0
-    assert table.text.loc["baseline", "video/rho"] == "–"
+    assert table.text.loc["video/rho", "baseline"] == "–"  # shown transposed: one row per diagnostic
+    assert table.text.index.name == "diagnostic"
 
 
 def test_latex_uses_booktabs_and_escapes():

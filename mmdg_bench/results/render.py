@@ -28,7 +28,7 @@ LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPELLING)))
 def rows(table: Leaderboard) -> list[list[str]]:
     """Header, then one row per strategy: the label and its cells."""
     text = table.text
-    return [["strategy", *text.columns], *([label, *cells] for label, cells in zip(text.index, text.values))]
+    return [[text.index.name or "strategy", *text.columns], *([label, *cells] for label, cells in zip(text.index, text.values))]
 
 
 def markdown_table(table: Leaderboard) -> str:

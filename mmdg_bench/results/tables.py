@@ -104,8 +104,13 @@ def shown(records: list[dict]) -> pd.DataFrame:
     return text.fillna(MISSING)
 
 
-def leaderboard(title: str, records: list[dict], caption: str = "") -> Leaderboard:
-    return Leaderboard(title, numbers(records), shown(records), caption)
+def leaderboard(title: str, records: list[dict], caption: str = "", row_label: str | None = None) -> Leaderboard:
+    """A table of strategies × columns, or, given `row_label`, shown transposed: one row per column
+    (e.g. per diagnostic) and one column per strategy, for tables with many narrow columns."""
+    text = shown(records)
+    if row_label is not None:
+        text = text.T.rename_axis(index=row_label, columns=None)
+    return Leaderboard(title, numbers(records), text, caption)
 
 
 def seed_averages(runs: pd.DataFrame, metric: str) -> pd.Series:
@@ -214,7 +219,8 @@ def diagnostics_table(runs: pd.DataFrame) -> list[Leaderboard]:
         return []
     cells = [stat_cell(strategy, column.removeprefix("diag/"), group[column].dropna())
              for strategy, group in runs.groupby("strategy", sort=True) for column in columns]
-    return [leaderboard("Strategy diagnostics, mean over epochs, then over runs (n = runs)", cells)]
+    return [leaderboard("Strategy diagnostics, mean over epochs, then over runs (n = runs)", cells,
+                        row_label="diagnostic")]
 
 
 def is_gmp_variant(strategy: str) -> bool:
