@@ -49,6 +49,12 @@ def user_errors(command):
     return wrapper
 
 
+# Options shared by several commands.
+PRESET = typer.Option("synth", help="Preset name (see `mmdg-bench presets`) or a YAML path.")
+DATA_ROOT = typer.Option(None, help="Dataset folder; default: the preset's (synth: its cache).")
+OVERRIDES = typer.Option(None, "--set", help="Override a setting: key.path=value (repeatable).")
+
+
 class Format(str, Enum):
     table = "table"
     md = "md"
@@ -70,12 +76,12 @@ class Selection(str, Enum):
 @app.command()
 @user_errors
 def run(
-    preset: str = typer.Option("synth", help="Preset name (see `mmdg-bench presets`) or a YAML path."),
+    preset: str = PRESET,
     strategy: str = typer.Option(None, help="Gradient strategy; default: the preset's."),
     target: list[str] = typer.Option(None, help="Held-out domain; repeat for several; default: every domain."),
     seed: int = typer.Option(None, help="Seed; default: the preset's."),
-    set_: list[str] = typer.Option(None, "--set", help="Override a setting: key.path=value (repeatable)."),
-    data_root: Path = typer.Option(None, help="Dataset folder; default: the preset's (synth: its cache)."),
+    set_: list[str] = OVERRIDES,
+    data_root: Path = DATA_ROOT,
     out: Path = typer.Option(Path("results/runs"), help="Where run folders are written."),
     force: bool = typer.Option(False, help="Retrain even when a finished run folder exists."),
 ):
@@ -253,10 +259,10 @@ def data_config_for(preset: str, data_root: Path | None, modalities: list[str] |
 @data_app.command("index")
 @user_errors
 def data_index(
-    preset: str = typer.Option("synth", help="Preset naming the dataset (synth, hac, epic_kitchens) or a YAML path."),
-    data_root: Path = typer.Option(None, help="Dataset folder; default: the preset's."),
+    preset: str = PRESET,
+    data_root: Path = DATA_ROOT,
     modalities: list[str] = typer.Option(None, help="Modalities to check for missing files; default: the preset's."),
-    set_: list[str] = typer.Option(None, "--set", help="Override a setting: key.path=value (repeatable)."),
+    set_: list[str] = OVERRIDES,
 ):
     """Clips per domain × split × class, and which referenced files are missing."""
     from mmdg_bench.data import index_report
@@ -272,12 +278,12 @@ def data_index(
 @data_app.command("verify")
 @user_errors
 def data_verify(
-    preset: str = typer.Option("synth", help="Preset naming the dataset (synth, hac, epic_kitchens) or a YAML path."),
-    data_root: Path = typer.Option(None, help="Dataset folder; default: the preset's."),
+    preset: str = PRESET,
+    data_root: Path = DATA_ROOT,
     modalities: list[str] = typer.Option(None, help="Modalities to decode; default: the preset's."),
     sample: int = typer.Option(None, help="Check a random sample of N clips instead of all."),
     seed: int = typer.Option(0, help="Seed of the sample."),
-    set_: list[str] = typer.Option(None, "--set", help="Override a setting: key.path=value (repeatable)."),
+    set_: list[str] = OVERRIDES,
 ):
     """Check that every referenced file exists and decodes; exit 1 when any is missing or corrupt."""
     from rich.progress import Progress
@@ -322,11 +328,11 @@ class Launcher(str, Enum):
 @user_errors
 def sweep(
     ctx: typer.Context,
-    preset: str = typer.Option("synth", help="Preset name or YAML path."),
+    preset: str = PRESET,
     strategies: str = typer.Option("baseline,ogm-ge,grad-blending,pcgrad,gmp", help="Comma-separated, or all."),
     targets: str = typer.Option("all", help="Comma-separated held-out domains, or all."),
     seeds: str = typer.Option("0-2", help="Trial seeds: 0-4, or 0,2,5."),
-    set_: list[str] = typer.Option(None, "--set", help="Override a setting: key.path=value (repeatable)."),
+    set_: list[str] = OVERRIDES,
     out: Path = typer.Option(Path("results/runs"), help="Where run folders are written."),
     launcher: Launcher = typer.Option(Launcher.local, help="local (this machine) or submitit (Slurm job arrays)."),
     jobs: int = typer.Option(1, help="local: runs in parallel (the cores are split between them)."),

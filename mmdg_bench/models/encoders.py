@@ -16,39 +16,38 @@ def _conv_block(conv: type[nn.Module], norm: type[nn.Module], cin: int, cout: in
                          norm(cout), nn.ReLU(inplace=True))
 
 
-@ENCODERS.register("tiny3d")
-class Tiny3DCNN(nn.Module):
-    """Three 3D conv blocks over (B, C, T, H, W) clips, global average pool, linear projection."""
+class TinyCNN(nn.Module):
+    """Three conv blocks (width, 2x, 4x channels), global average pool, linear projection."""
 
-    def __init__(self, in_channels: int = 3, feature_dim: int = 64, width: int = 16):
+    LAYERS = {3: (nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d), 2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d)}
+
+    def __init__(self, dims: int, first_stride, in_channels: int, feature_dim: int, width: int):
         super().__init__()
+        conv, norm, pool = self.LAYERS[dims]
         self.body = nn.Sequential(
-            _conv_block(nn.Conv3d, nn.BatchNorm3d, in_channels, width, (1, 2, 2)),
-            _conv_block(nn.Conv3d, nn.BatchNorm3d, width, 2 * width, 2),
-            _conv_block(nn.Conv3d, nn.BatchNorm3d, 2 * width, 4 * width, 2),
-            nn.AdaptiveAvgPool3d(1),
+            _conv_block(conv, norm, in_channels, width, first_stride),
+            _conv_block(conv, norm, width, 2 * width, 2),
+            _conv_block(conv, norm, 2 * width, 4 * width, 2),
+            pool(1),
             nn.Flatten(),
         )
         self.proj = nn.Linear(4 * width, feature_dim)
 
-    def forward(self, clip):
-        return self.proj(self.body(clip))
+    def forward(self, x):
+        return self.proj(self.body(x))
+
+
+@ENCODERS.register("tiny3d")
+class Tiny3DCNN(TinyCNN):
+    """(B, C, T, H, W) clips; the first block keeps every frame (stride 1 in time)."""
+
+    def __init__(self, in_channels: int = 3, feature_dim: int = 64, width: int = 16):
+        super().__init__(3, (1, 2, 2), in_channels, feature_dim, width)
 
 
 @ENCODERS.register("tiny2d")
-class Tiny2DCNN(nn.Module):
-    """Three 2D conv blocks over (B, C, freq, time) log-mel spectrograms, pool, linear projection."""
+class Tiny2DCNN(TinyCNN):
+    """(B, C, freq, time) spectrograms."""
 
     def __init__(self, in_channels: int = 1, feature_dim: int = 64, width: int = 16):
-        super().__init__()
-        self.body = nn.Sequential(
-            _conv_block(nn.Conv2d, nn.BatchNorm2d, in_channels, width, 2),
-            _conv_block(nn.Conv2d, nn.BatchNorm2d, width, 2 * width, 2),
-            _conv_block(nn.Conv2d, nn.BatchNorm2d, 2 * width, 4 * width, 2),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-        self.proj = nn.Linear(4 * width, feature_dim)
-
-    def forward(self, spectrogram):
-        return self.proj(self.body(spectrogram))
+        super().__init__(2, 2, in_channels, feature_dim, width)
