@@ -173,8 +173,14 @@ class Config:
         return raw
 
     def hash(self, *extra: str) -> str:
-        """A short stable hash of the resolved config (plus e.g. the target domain)."""
-        text = json.dumps([self.to_dict(), *extra], sort_keys=True)
+        """A short stable hash of the resolved config (plus e.g. the target domain), leaving out the
+        settings that only say how to execute it (threads, loader workers, the decoded cache), so a
+        run keeps its folder whether it trains alone or in a sweep's worker pool."""
+        settings = self.to_dict()
+        settings.pop("threads")
+        for key in ("num_workers", "cache_decoded"):
+            settings["data"].pop(key)
+        text = json.dumps([settings, *extra], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 

@@ -67,3 +67,9 @@ def test_hash_changes_with_any_setting():
     assert base.hash("day") == load_config("synth").hash("day")
     assert base.hash("day") != base.hash("night")
     assert base.hash("day") != load_config("synth", ["optim.lr=2e-3"]).hash("day")
+
+
+def test_hash_ignores_how_a_run_is_executed():
+    base = load_config("synth").hash("day")
+    executed = load_config("synth", ["threads=1", "data.num_workers=2", "data.cache_decoded=false"])
+    assert executed.hash("day") == base

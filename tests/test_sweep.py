@@ -78,6 +78,14 @@ def test_a_failed_run_is_recorded_and_the_sweep_carries_on(tmp_path):
     assert "1 done, 0 running, 1 failed, 0 interrupted, 0 pending" in status.output
 
 
+def test_a_process_pool_trains_into_the_planned_folders(tmp_path):
+    out = tmp_path / "runs"
+    result = sweep("--strategies", "baseline,pcgrad", "--targets", "day", "--seeds", "0", "--out", str(out),
+                   "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert sweep_status(out).state.tolist() == ["done", "done"]
+
+
 def test_dry_run_trains_nothing(tmp_path):
     result = sweep("--strategies", "baseline", "--seeds", "0-1", "--out", str(tmp_path), "--dry-run")
     assert result.exit_code == 0 and result.output.count("pending") == 6
