@@ -20,7 +20,7 @@ from mmdg_bench.config import load_config
 from mmdg_bench.data.synthetic import ensure_generated, generate
 
 
-def _median_seconds(action, repeats: int) -> float:
+def median_seconds(action, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -29,7 +29,7 @@ def _median_seconds(action, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _cli(*args: str) -> None:
+def run_command(*args: str) -> None:
     """The command as a user types it, imports and start-up included."""
     subprocess.run([sys.executable, "-m", "mmdg_bench", *args], check=True, stdout=subprocess.DEVNULL)
 
@@ -47,11 +47,11 @@ def bench_pipeline(console: Console, repeats: int) -> None:
         out = str(scratch / "runs")
         first = config.data.synth.domains[0]
         rows = [
-            ("generate the synthetic set", _median_seconds(generate_fresh, repeats), 30),
+            ("generate the synthetic set", median_seconds(generate_fresh, repeats), 30),
             (f"`mmdg-bench run --target {first}` (data generated)",
-             _median_seconds(lambda: _cli("run", "--target", first, "--out", out, "--force"), repeats), 60),
+             median_seconds(lambda: run_command("run", "--target", first, "--out", out, "--force"), repeats), 60),
             ("`mmdg-bench run` (all 3 held-out domains)",
-             _median_seconds(lambda: _cli("run", "--out", out, "--force"), repeats), 180),
+             median_seconds(lambda: run_command("run", "--out", out, "--force"), repeats), 180),
         ]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -6,15 +6,13 @@ not a timed test: it writes fake run folders to a temporary folder and times rea
 """
 
 import json
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from mmdg_bench.bench import median_seconds, run_command
 from mmdg_bench.engine.run_folder import DONE, SUMMARY, run_name
 from mmdg_bench.results.collect import collect
 from mmdg_bench.results.render import render_compare
@@ -60,17 +58,10 @@ def bench_compare(n: int = 1000, repeats: int = 3) -> dict[str, float]:
             render_compare(collect(scratch), "best-val", "md", reference="paper")
 
         def command():
-            subprocess.run([sys.executable, "-m", "mmdg_bench", "compare", scratch, "--format", "md"],
-                           check=True, stdout=subprocess.DEVNULL)
+            run_command("compare", scratch, "--format", "md")
 
-        return {what: statistics.median(_seconds(action) for _ in range(repeats))
-                for what, action in (("in process", in_process), ("command", command))}
-
-
-def _seconds(action) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+        return {what: median_seconds(action, repeats) for what, action in (("in process", in_process),
+                                                                           ("command", command))}
 
 
 if __name__ == "__main__":
