@@ -1,6 +1,7 @@
 """Errors a user can cause. The CLI turns each into one sentence and exit code 2."""
 
 import difflib
+import errno
 from collections.abc import Iterable
 
 
@@ -14,6 +15,35 @@ class MediaError(UserError):
     def __init__(self, path, reason: str):
         self.path = str(path)
         super().__init__(f"cannot read media file {self.path}: {reason}")
+
+
+class UserNotice(UserWarning):
+    """Something the user should know that does not stop the command (an override that has no
+    effect, a damaged checkpoint that forces a restart); the CLI prints it as one line."""
+
+
+# What to do about an OSError on a path the user gave, by errno.
+PATH_ADVICE = {
+    errno.EACCES: "choose a location you can write to",
+    errno.EPERM: "choose a location you can write to",
+    errno.EROFS: "the file system is read-only; choose another location",
+    errno.ENAMETOOLONG: "a path component is longer than the file system allows (255 characters)",
+    errno.ENOTDIR: "a file is in the way where a folder is needed",
+    errno.EEXIST: "a file is in the way where a folder is needed",
+    errno.EISDIR: "a folder is in the way where a file is needed",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.ENOENT: "check the path",
+}
+
+
+def path_error(err: OSError) -> UserError:
+    """An OSError on a user-given path as one sentence naming the path and what to do."""
+    reason = (err.strerror or str(err)).lower()
+    advice = f" ({PATH_ADVICE[err.errno]})" if err.errno in PATH_ADVICE else ""
+    if err.filename is None:
+        return UserError(f"{reason}{advice}")
+    return UserError(f"cannot use {err.filename}: {reason}{advice}")
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -1,4 +1,5 @@
-"""Builders of tiny fixture datasets in the real on-disk layouts of SPEC §2 (tests only).
+"""Builders of tiny fixture datasets in the real on-disk layouts (tests only; the README's "EPIC-Kitchens
+and HAC" section and mmdg_bench/data/{epic_kitchens,hac}.py describe them).
 
 Every pixel and audio sample says where it came from, so a test can check that a loader read the
 right frames and the right audio window:
@@ -13,13 +14,16 @@ Layouts written (names exactly as in the datasets):
                            <root>/rgb/{train,test}/D1/P08_01.wav
                            <root>/flow/{train,test}/D1/P08_01/{u,v}/frame_0000000001.jpg
                            <root>/MM-SADA_Domain_Adaptation_Splits/D1_{train,test}.csv (or .pkl)
-    make_epic_mmdg_bench   <root>/EPIC-mp4/video/{train,test}/D1/D1_P08_01_<start>_<stop>_<label>.mp4
-                           <root>/EPIC-mp4/flow/{train,test}/D1/D1_P08_01_<flow start>_<flow stop>_<label>_{u,v}.mp4
+    make_epic_mmdg_bench   <root>/video/{train,test}/D1/D1_P08_01_<start>_<stop>_<label>.mp4
+                           <root>/flow/{train,test}/D1/D1_P08_01_<flow start>_<flow stop>_<label>_{u,v}.mp4
                            <root>/audio/{train,test}/D1/P08_01.wav
+                           (legacy=True: the mp4 folders in <root>/EPIC-mp4/, as in MMDG-Bench's first commits)
                            <root>/MM-SADA_Domain_Adaptation_Splits/D1_{train,test}.csv (or .pkl)
     make_hac               <root>/HAC_Splits/HAC_{train,test}_only_{domain}.csv (CRLF, no header)
                            <root>/{domain}/videos/<name>.mp4, <root>/{domain}/audio/<name>.wav
                            <root>/{domain}/flow/<name>_flow_x.mp4, <name>_flow_y.mp4
+                           (mmdg_bench=True: the domain folders inside HAC_Splits/, as MMDG-Bench keeps them)
+    make_raw_epic_videos   <root>/videos/{train,test}/D1/P08_01.MP4 with a ramp audio stream
 """
 
 import fractions
@@ -32,8 +36,8 @@ import pandas as pd
 
 from mmdg_bench.data.synthetic import write_wav
 
-EPIC_FPS = 60  # EPIC-Kitchens frame numbers count 60 fps frames (SPEC §2)
-HAC_FPS = 24  # SimMMDG assumes 24 fps for HAC (SPEC §2)
+EPIC_FPS = 60  # EPIC-Kitchens frame numbers count 60 fps frames
+HAC_FPS = 24  # SimMMDG and MMDG-Bench assume 24 fps for HAC
 SAMPLE_RATE = 16000
 EPIC_PARTICIPANTS = {"D1": "P08", "D2": "P01", "D3": "P22"}
 EPIC_SPLIT_DIR = "MM-SADA_Domain_Adaptation_Splits"
@@ -185,7 +189,7 @@ def make_epic_simmmdg(root: Path, clips_per_split: int = 2, size: tuple[int, int
 
 
 def flow_frames(start_frame: int, stop_frame: int) -> range:
-    """Flow frame numbers of an RGB clip [start, stop): from ceil(start/2), (stop-start)/2 of them (SPEC §2)."""
+    """Flow frame numbers of an RGB clip [start, stop): from ceil(start/2), (stop-start)/2 of them."""
     first = -(-start_frame // 2)
     return range(first, first + (stop_frame - start_frame) // 2)
 
@@ -196,20 +200,21 @@ def mmdg_bench_clip_name(domain: str, video_id: str, start: int, stop: int, labe
 
 def make_epic_mmdg_bench(root: Path, clips_per_split: int = 2, size: tuple[int, int] = (32, 24),
                          clip_frames: int = 24, gap: int = 6, domains=("D1", "D2", "D3"),
-                         split_format: str = "csv") -> Path:
+                         split_format: str = "csv", legacy: bool = False) -> Path:
     """EPIC-Kitchens in MMDG-Bench's layout: one mp4 per clip (frames start..stop-1 at 60 fps, so
     mp4 index i is EPIC frame start+i), u/v flow mp4s per clip named by their flow frame range, one
     wav per video."""
     root = Path(root)
+    clips_folder = root / "EPIC-mp4" if legacy else root
     width, height = size
     for domain, split, table in _epic_tables(root, clips_per_split, clip_frames, gap, domains, split_format):
         for clip in table.itertuples(index=False):
             numbers = range(clip.start_frame, clip.stop_frame)
             name = mmdg_bench_clip_name(domain, clip.video_id, clip.start_frame, clip.stop_frame, clip.verb_class)
-            write_mp4(root / "EPIC-mp4" / "video" / split / domain / f"{name}.mp4",
-                      grey_frames(numbers, width, height), EPIC_FPS)
+            write_mp4(clips_folder / "video" / split / domain / f"{name}.mp4", grey_frames(numbers, width, height),
+                      EPIC_FPS)
             flow_numbers = flow_frames(clip.start_frame, clip.stop_frame)
-            flow = root / "EPIC-mp4" / "flow" / split / domain
+            flow = clips_folder / "flow" / split / domain
             name = mmdg_bench_clip_name(domain, clip.video_id, flow_numbers.start, flow_numbers.stop, clip.verb_class)
             write_mp4(flow / f"{name}_u.mp4", grey_frames(flow_numbers, width, height), EPIC_FPS // 2)
             write_mp4(flow / f"{name}_v.mp4", grey_frames(flow_numbers, width, height, invert=True), EPIC_FPS // 2)
@@ -217,11 +222,24 @@ def make_epic_mmdg_bench(root: Path, clips_per_split: int = 2, size: tuple[int, 
     return root
 
 
+def make_raw_epic_videos(root: Path, seconds: dict[str, float], size: tuple[int, int] = (32, 24)) -> Path:
+    """The raw EPIC videos `data download --modalities raw_video` fetches, <root>/videos/<split>/D1/<video>.MP4
+    for each "split/video" key of `seconds` (e.g. "train/P08_01"), with a 16 kHz ramp audio stream."""
+    root = Path(root)
+    for key, length in seconds.items():
+        split, video_id = key.split("/")
+        domain = next(d for d, p in EPIC_PARTICIPANTS.items() if video_id.startswith(p))
+        frames = grey_frames(range(max(1, int(length * 12))), *size)
+        write_mp4(root / "videos" / split / domain / f"{video_id}.MP4", frames, 12,
+                  audio=ramp_audio(int(round(length * SAMPLE_RATE))))
+    return root
+
+
 # HAC -----------------------------------------------------------------------------------------
 
 def hac_clips(domain: str, split: str, clips_per_split: int, labels: int = len(HAC_SLUGS)) -> list[tuple[str, int]]:
     """(file name, label) rows, labels 0..labels-1 in turn. animal and cartoon reuse file names, as
-    in HAC (SPEC §2)."""
+    in HAC."""
     offset = 0 if split == "train" else clips_per_split
     prefix = "h_" if domain == "human" else ""
     return [(f"{prefix}{HAC_SLUGS[i % labels]}_{offset + i + 1}.mp4", i % labels) for i in range(clips_per_split)]
@@ -229,26 +247,30 @@ def hac_clips(domain: str, split: str, clips_per_split: int, labels: int = len(H
 
 def make_hac(root: Path, clips_per_split: int = 2, with_flow: bool = True, size: tuple[int, int] = (32, 24),
              frames: int = 24, domains=tuple(HAC_DOMAINS), audio_in_mp4: bool = False,
-             labels: int = len(HAC_SLUGS)) -> Path:
-    """HAC's layout: mp4 per clip at 24 fps, a wav per clip as long as the video, x/y flow mp4s."""
+             labels: int = len(HAC_SLUGS), short_flow_y: int = 0, mmdg_bench: bool = False) -> Path:
+    """HAC's layout: mp4 per clip at 24 fps, a wav per clip as long as the video, x/y flow mp4s
+    (`short_flow_y` frames fewer in each _flow_y.mp4, as often in the real set); `mmdg_bench`: the
+    domain folders inside HAC_Splits/."""
     root = Path(root)
     width, height = size
-    (root / "HAC_Splits").mkdir(parents=True, exist_ok=True)
+    splits = root / "HAC_Splits"
+    media = splits if mmdg_bench else root
+    splits.mkdir(parents=True, exist_ok=True)
     audio = ramp_audio(int(round(frames / HAC_FPS * SAMPLE_RATE)))
     for domain in domains:
-        (root / domain / "audio").mkdir(parents=True, exist_ok=True)
+        (media / domain / "audio").mkdir(parents=True, exist_ok=True)
         for split in ("train", "test"):
             rows = hac_clips(domain, split, clips_per_split, labels)
             for name, _ in rows:
                 stem = Path(name).stem
-                write_mp4(root / domain / "videos" / name, grey_frames(range(frames), width, height), HAC_FPS,
+                write_mp4(media / domain / "videos" / name, grey_frames(range(frames), width, height), HAC_FPS,
                           audio=audio if audio_in_mp4 else None)
-                write_wav(root / domain / "audio" / f"{stem}.wav", audio, SAMPLE_RATE)
+                write_wav(media / domain / "audio" / f"{stem}.wav", audio, SAMPLE_RATE)
                 if with_flow:
-                    flow = root / domain / "flow"
+                    flow = media / domain / "flow"
                     write_mp4(flow / f"{stem}_flow_x.mp4", grey_frames(range(frames), width, height), HAC_FPS)
-                    write_mp4(flow / f"{stem}_flow_y.mp4", grey_frames(range(frames), width, height, invert=True),
-                              HAC_FPS)
+                    write_mp4(flow / f"{stem}_flow_y.mp4",
+                              grey_frames(range(frames - short_flow_y), width, height, invert=True), HAC_FPS)
             text = "".join(f"{name},{label}\r\n" for name, label in rows)
-            (root / "HAC_Splits" / f"HAC_{split}_only_{domain}.csv").write_text(text, newline="")
+            (splits / f"HAC_{split}_only_{domain}.csv").write_text(text, newline="")
     return root

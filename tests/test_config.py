@@ -30,7 +30,7 @@ def test_int_is_accepted_for_float():
     ("data.modalities=video", "must be a list"),
     ("modle.feature_dim=3", "did you mean 'model'"),
     ("optim.lr", "must look like key.path=value"),
-    ("optim.epochs=0", "must be positive"),
+    ("optim.epochs=0", "'optim.epochs' must be a number > 0, got 0"),
     ("data.modalities=[video, flow]", "no encoder for modality 'flow'"),
 ])
 def test_bad_override_is_a_user_error(override, message):

@@ -7,11 +7,17 @@ import torch
 import yaml
 
 from mmdg_bench.engine import train_run
-from mmdg_bench.engine.checkpoint import CHECKPOINT
+from mmdg_bench.engine.checkpoint import CHECKPOINT, WEIGHTS
 from mmdg_bench.engine.run_folder import CONFIG, DONE, METRICS, SUMMARY
 from mmdg_bench.engine.selection import select_epochs
 from mmdg_bench.engine.train import NonFiniteGradient, NullProgress
+from mmdg_bench.errors import UserError
 from mmdg_bench.strategies import STRATEGIES, Strategy
+
+
+def run_folders(root):
+    """The run folders under `root` (not the lock files beside them)."""
+    return [p for p in root.iterdir() if not p.name.startswith(".")]
 
 
 def metric_lines(path):
@@ -23,7 +29,11 @@ def test_run_folder_contents(tiny_config, tmp_path):
     result = train_run(config, "toon", tmp_path)
     folder = result.path
     assert folder.name == f"synth__baseline__toon__seed0__{config.hash('toon')}"
-    assert {p.name for p in folder.iterdir()} == {CONFIG, METRICS, SUMMARY, DONE}
+    assert {p.name for p in folder.iterdir()} == {CONFIG, METRICS, SUMMARY, DONE, WEIGHTS}
+    # The selected epochs' weights, for `evaluate`: trainable parameters and buffers, loadable.
+    assert sorted(p.name for p in (folder / WEIGHTS).iterdir()) == ["best-val.pt", "last.pt"]
+    last = torch.load(folder / WEIGHTS / "last.pt", weights_only=True)
+    assert "encoders.video.proj.weight" in last and any(k.endswith("running_mean") for k in last)
     assert yaml.safe_load((folder / CONFIG).read_text()) == config.to_dict()
     lines = metric_lines(folder)
     assert [line["epoch"] for line in lines] == [1, 2]
@@ -74,7 +84,7 @@ class InterruptAfterFirstEpoch(NullProgress):
 def test_ctrl_c_leaves_no_done_marker_and_no_summary(tiny_config, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(tiny_config(), "day", tmp_path, progress=InterruptAfterFirstEpoch())
-    (folder,) = tmp_path.iterdir()
+    (folder,) = run_folders(tmp_path)
     assert not (folder / DONE).exists() and not (folder / SUMMARY).exists()
     assert (folder / CHECKPOINT).is_file() and len(metric_lines(folder)) == 1
 
@@ -95,7 +105,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_config, tmp_path, strate
 def test_metric_lines_past_the_checkpoint_are_dropped_on_resume(tiny_config, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(tiny_config(), "day", tmp_path, progress=InterruptAfterFirstEpoch())
-    (folder,) = tmp_path.iterdir()
+    (folder,) = run_folders(tmp_path)
     first = metric_lines(folder)[0]
     with open(folder / METRICS, "a") as out:  # an epoch that finished after the last checkpoint
         out.write(json.dumps({**first, "epoch": 2}) + "\n")
@@ -103,7 +113,6 @@ def test_metric_lines_past_the_checkpoint_are_dropped_on_resume(tiny_config, tmp
     assert [line["epoch"] for line in metric_lines(result.path)] == [1, 2]
 
 
-@STRATEGIES.register("test-nan")
 class NanStrategy(Strategy):
     description = "test only: produces a NaN gradient"
 
@@ -112,8 +121,84 @@ class NanStrategy(Strategy):
         return {}
 
 
-def test_non_finite_gradient_stops_the_run(tiny_config, tmp_path):
+@pytest.fixture
+def nan_strategy():
+    """`test-nan`, registered for one test only (it never reaches the global registry's listing)."""
+    with STRATEGIES.scoped():
+        STRATEGIES.register("test-nan")(NanStrategy)
+        yield "test-nan"
+    assert "test-nan" not in STRATEGIES
+
+
+def test_non_finite_gradient_stops_the_run(tiny_config, tmp_path, nan_strategy):
     with pytest.raises(NonFiniteGradient, match="NaN or inf"):
-        train_run(tiny_config(strategy__name="test-nan"), "day", tmp_path)
-    (folder,) = tmp_path.iterdir()
+        train_run(tiny_config(strategy__name=nan_strategy), "day", tmp_path)
+    (folder,) = run_folders(tmp_path)
     assert not (folder / DONE).exists()
+
+
+class CountSteps(NullProgress):
+    def __init__(self):
+        self.steps = 0
+
+    def advance(self):
+        self.steps += 1
+
+
+def test_training_batches_are_whole(tiny_config, tmp_path):
+    """32 training clips in batches of 12: two whole batches per epoch, the last 8 clips wait for the
+    next epoch's shuffle (a small last batch would make the confidence ratios meaningless)."""
+    counter = CountSteps()
+    train_run(tiny_config("optim.batch_size=12"), "day", tmp_path, progress=counter)
+    assert counter.steps == 2 * 2
+
+
+def test_a_batch_larger_than_the_training_split_is_refused(tiny_config, tmp_path):
+    with pytest.raises(UserError, match="fewer than one batch"):
+        train_run(tiny_config("optim.batch_size=64"), "day", tmp_path)
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "pcgrad", "grad-blending"])
+def test_single_modality_runs(tiny_config, tmp_path, strategy):
+    """The paper's Table 1 'trained alone' rows: one modality, for the strategies that need no other."""
+    config = tiny_config("data.modalities=[video]", "strategy.grad-blending.holdout_fraction=0.25",
+                         strategy__name=strategy)
+    summary = train_run(config, "day", tmp_path).summary
+    assert summary["modalities"] == ["video"]
+    assert set(summary["selection"]["last"]["target"]) == {"fused", "video", "loss"}
+
+
+def test_summary_records_what_the_numbers_depend_on(tiny_config, tmp_path):
+    summary = train_run(tiny_config("deterministic=true"), "day", tmp_path).summary
+    assert summary["environment"] == {"torch": torch.__version__, "device": "cpu",
+                                      "threads": torch.get_num_threads(), "deterministic": True}
+    assert summary["strategy_info"]["block"] == "main" and summary["config"]["loss"]["classification"] == "paper"
+    assert summary["memory"]["rss_mib"] > 10 and summary["method"] == "erm"
+    torch.use_deterministic_algorithms(False)
+
+
+def test_augmented_runs_do_not_depend_on_the_loader_workers(tiny_config, tmp_path):
+    """A clip's augmentation is drawn from its own stream, seeded by (seed, epoch, clip): the same
+    with loader worker processes as without (each worker used to draw from its own seed)."""
+    overrides = ["data.video.train_augment=true", "data.audio.train_noise=0.05", "data.cache_decoded=false"]
+    alone = metric_lines(train_run(tiny_config(*overrides), "day", tmp_path / "a").path)
+    workers = metric_lines(train_run(tiny_config(*overrides, "data.num_workers=2"), "day", tmp_path / "b").path)
+    assert workers == alone
+
+
+def test_weights_can_be_turned_off(tiny_config, tmp_path):
+    folder = train_run(tiny_config("keep_weights=false"), "day", tmp_path).path
+    assert not (folder / WEIGHTS).exists()
+
+
+def test_the_checkpoint_leaves_frozen_parameters_out(tiny_config, tmp_path):
+    from mmdg_bench.engine.checkpoint import trainable_state
+    from mmdg_bench.models import build_model
+
+    config = tiny_config()
+    model = build_model(config.model, config.data.modalities, 4, 2)
+    for p in model.encoders["video"].body.parameters():
+        p.requires_grad_(False)
+    state = trainable_state(model)
+    assert "encoders.video.body.0.0.weight" not in state and "encoders.video.proj.weight" in state
+    assert "encoders.video.body.0.1.running_mean" in state  # buffers stay: BN statistics can change

@@ -96,7 +96,7 @@ def test_epic_simmmdg_index_reads_frame_folders_and_ranges(epic_root):
     assert row.audio_path == str(epic_root / "rgb/train/D1/P08_01.wav")
     assert row.flow_u_path == str(epic_root / "flow/train/D1/P08_01/u")
     assert (row.start_frame, row.stop_frame) == (split_row.start_frame, split_row.stop_frame)
-    # SPEC §2: flow start = ceil(start/2), length = (stop - start)/2
+    # SimMMDG: flow start = ceil(start/2), length = (stop - start)/2
     assert row.flow_start == math.ceil(split_row.start_frame / 2)
     assert row.flow_stop - row.flow_start == (split_row.stop_frame - split_row.start_frame) // 2
     assert row.start_time == pytest.approx(split_row.start_frame / EPIC_FPS, abs=0.01)
@@ -135,33 +135,65 @@ def test_epic_packaged_splits_give_the_spec_counts(tmp_path):
     assert set(missing.modality) == {"video", "audio"}
 
 
-def test_epic_mmdg_bench_layout_names_one_mp4_per_clip(tmp_path):
-    root = make_epic_mmdg_bench(tmp_path / "data", clips_per_split=1)
+@pytest.mark.parametrize("legacy, clips", [(False, ""), (True, "EPIC-mp4/")])  # EPIC-mp4/: its first commits
+def test_epic_mmdg_bench_layout_names_one_mp4_per_clip(tmp_path, legacy, clips):
+    root = make_epic_mmdg_bench(tmp_path / "data", clips_per_split=1, legacy=legacy)
     config = data_config("epic_kitchens", root, "data.modalities=[video,audio,flow]")
     index = load_index(config)
     row = index.clips.iloc[0]
-    assert row.video_path == str(root / "EPIC-mp4/video/train/D1/D1_P08_01_7_31_0.mp4")
+    assert row.video_path == str(root / f"{clips}video/train/D1/D1_P08_01_7_31_0.mp4")
     # flow clips are named by their flow frame range: ceil(7/2) = 4, 4 + (31-7)/2 = 16
-    assert row.flow_u_path == str(root / "EPIC-mp4/flow/train/D1/D1_P08_01_4_16_0_u.mp4")
-    assert row.flow_v_path == str(root / "EPIC-mp4/flow/train/D1/D1_P08_01_4_16_0_v.mp4")
+    assert row.flow_u_path == str(root / f"{clips}flow/train/D1/D1_P08_01_4_16_0_u.mp4")
+    assert row.flow_v_path == str(root / f"{clips}flow/train/D1/D1_P08_01_4_16_0_v.mp4")
     assert row.audio_path == str(root / "audio/train/D1/P08_01.wav")
     assert (row.start_frame, row.stop_frame, row.flow_start, row.flow_stop) == (-1, -1, -1, -1)
     assert [row.start_time, row.stop_time] == pytest.approx([0.12, 0.52])
     assert index_report(config)[1].empty
+    assert load_index(data_config("epic_kitchens", root, "data.layout=mmdg-bench")).clips.equals(index.clips)
     with pytest.raises(UserError, match="epic_kitchens layout: .*/rgb not found"):
         load_index(data_config("epic_kitchens", root, "data.layout=simmmdg"))
 
 
+def test_auto_tells_simmmdg_flow_folders_from_mmdg_bench_clips(epic_root, tmp_path):
+    """Both layouts have a `flow` folder; an MMDG-Bench root may also hold `rgb` (its audio)."""
+    assert load_index(data_config("epic_kitchens", epic_root)).clips.video_path.iloc[0] == \
+        str(epic_root / "rgb/train/D1/P08_01")
+    root = make_epic_mmdg_bench(tmp_path / "data", clips_per_split=1)
+    (root / "audio").rename(root / "rgb")
+    config = data_config("epic_kitchens", root, "data.modalities=[video,audio,flow]")
+    row = load_index(config).clips.iloc[0]
+    assert row.video_path == str(root / "video/train/D1/D1_P08_01_7_31_0.mp4")
+    assert row.audio_path == str(root / "rgb/train/D1/P08_01.wav") and index_report(config)[1].empty
+
+
 def test_epic_mmdg_bench_layout_as_in_its_readme(tmp_path):
-    """MMDG-Bench's README nests everything in the split folder, with the audio under rgb/."""
+    """MMDG-Bench's README nests everything in the split folder; audio from rgb/ for a video without
+    a wav in audio/ (where `data extract-audio` writes it)."""
     nested = make_epic_mmdg_bench(tmp_path / "data" / "MM-SADA_Domain_Adaptation_Splits", clips_per_split=1)
     for split_csv in (nested / "MM-SADA_Domain_Adaptation_Splits").iterdir():
         split_csv.rename(nested / split_csv.name)
     (nested / "MM-SADA_Domain_Adaptation_Splits").rmdir()
-    (nested / "audio").rename(nested / "rgb")
+    extracted = nested / "rgb/train/D1/P08_01.wav"
+    extracted.parent.mkdir(parents=True)
+    (nested / "audio/train/D1/P08_01.wav").rename(extracted)
     config = data_config("epic_kitchens", tmp_path / "data", "data.modalities=[video,audio,flow]")
-    assert load_index(config).clips.audio_path.iloc[0] == str(nested / "rgb/train/D1/P08_01.wav")
+    audio = load_index(config).clips.set_index("clip_id").audio_path
+    assert audio["D1/P08_01/0"] == str(extracted)
+    assert audio["D1/P08_09/1"] == str(nested / "audio/test/D1/P08_09.wav")
     assert index_report(config)[1].empty
+
+
+def test_hac_as_mmdg_bench_lays_it_out_inside_the_split_folder(tmp_path):
+    root = make_hac(tmp_path / "data", clips_per_split=1, mmdg_bench=True)
+    config = data_config("hac", root, "data.modalities=[video,audio,flow]")
+    row = load_index(config).clips.iloc[0]
+    assert row.video_path == str(root / "HAC_Splits/human/videos/h_sleeping_1.mp4")
+    assert row.flow_v_path == str(root / "HAC_Splits/human/flow/h_sleeping_1_flow_y.mp4")
+    assert index_report(config)[1].empty
+    for split_csv in (root / "HAC_Splits").glob("*.csv"):  # split files in their domain's folder
+        split_csv.rename(root / "HAC_Splits" / split_csv.name.split("_")[-1].removesuffix(".csv") / split_csv.name)
+    index = load_index(config)
+    assert len(index.clips) == 6 and index.clips.video_path.iloc[0] == row.video_path
 
 
 @pytest.mark.parametrize("preset, make, overrides, fragments", [
@@ -171,12 +203,13 @@ def test_epic_mmdg_bench_layout_as_in_its_readme(tmp_path):
     ("hac", lambda p: p, [], ["data root {root} does not have the hac layout: {root}/human not found "
                               "(expected <root>/{{domain}}/videos/<name>.mp4"]),
     ("epic_kitchens", lambda p: p, [], ["data root {root} does not have the epic_kitchens layout: "
-                                        "{root}/EPIC-mp4 not found (expected <root>/EPIC-mp4/video/",
+                                        "{root}/video not found (expected <root>/video/",
+                                        " or <root>/EPIC-mp4/video/",
                                         " or <root>/rgb/{{train,test}}/D1/P08_01/frame_0000000001.jpg)"]),
     ("epic_kitchens", lambda p: (p / "rgb").mkdir() or p, ["data.layout=mmdg-bench"],
-     ["{root}/EPIC-mp4 not found"]),
-    ("epic_kitchens", lambda p: (p / "rgb").mkdir() or p, ["data.layout=simmdg"],
-     ["unknown EPIC-Kitchens layout (data.layout) 'simmdg' (did you mean 'simmmdg'?)"]),
+     ["{root}/video not found"]),
+    ("epic_kitchens", lambda p: (p / "flow").mkdir() or p, [],
+     ["{root}/video not found"]),  # a flow folder alone says nothing about the layout
 ])
 def test_a_wrong_data_root_is_one_sentence(tmp_path, preset, make, overrides, fragments):
     root = make(tmp_path) if make else None
@@ -189,7 +222,8 @@ def test_a_wrong_data_root_is_one_sentence(tmp_path, preset, make, overrides, fr
 def test_a_split_folder_that_lacks_a_file_is_named(hac_root, tmp_path):
     root = shutil.copytree(hac_root, tmp_path / "data")
     (root / "HAC_Splits" / "HAC_test_only_cartoon.csv").unlink()
-    with pytest.raises(UserError, match="HAC_Splits has no HAC_test_only_cartoon.csv; add it, or remove the folder"):
+    with pytest.raises(UserError, match="HAC_Splits has no HAC_test_only_cartoon.csv or "
+                                        "cartoon/HAC_test_only_cartoon.csv; add it, or remove the folder"):
         load_index(data_config("hac", root))
 
 

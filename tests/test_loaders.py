@@ -1,5 +1,6 @@
 """Loaders on tiny fixtures in the real layouts: the right frames, flow and audio window of each
-clip, SimMMDG's pre-processing, train-time augmentation over a cache, and bad files named."""
+clip, SimMMDG's pre-processing, temporal jitter, per-item augmentation randomness over a cache, and
+bad files named."""
 
 import dataclasses
 
@@ -11,7 +12,8 @@ from torch.utils.data import DataLoader
 
 from mmdg_bench.config import DataConfig, FlowConfig, load_config
 from mmdg_bench.data.dataset import AudioLoader, ClipDataset, FramesLoader
-from mmdg_bench.data.decoding import read_audio
+from mmdg_bench.data.sampling import EpochSampler
+from mmdg_bench.data.decoding import FrameSource, read_audio
 from mmdg_bench.data.transforms import LogSpectrogram, crop_box, random_flip, tukey_window, zero_frequency_band
 from mmdg_bench.errors import MediaError, UserError
 from tests.media_fixtures import (EPIC_FPS, SAMPLE_RATE, epic_clips, flow_frames, frame_level, grey_frames,
@@ -45,7 +47,7 @@ def epic_row(root, layout: str, clip: int = 1) -> pd.Series:
                           "flow_start": flow.start, "flow_stop": flow.stop})
     video = mmdg_bench_clip_name("D1", c.video_id, c.start_frame, c.stop_frame, c.verb_class)
     flow_name = mmdg_bench_clip_name("D1", c.video_id, flow.start, flow.stop, c.verb_class)
-    mp4s = root / "EPIC-mp4"
+    mp4s = root
     return pd.Series({**row, **{k: v for k, v in WHOLE.items() if "time" not in k},
                       "video_path": str(mp4s / f"video/train/D1/{video}.mp4"),
                       "audio_path": str(root / f"audio/train/D1/{c.video_id}.wav"),
@@ -110,7 +112,7 @@ def test_mmdg_bench_mp4s_give_the_frames_of_the_folder_layout(roots):
 def test_epic_audio_is_the_per_video_wav_cut_at_the_clip_timestamps(roots, layout):
     row = epic_row(roots[layout], layout)
     cfg = data_config().audio
-    offset, stop = AudioLoader(cfg, FramesLoader("video", data_config().video, False), False).window(row)
+    offset, stop = AudioLoader(cfg, False).window(row)
     samples = read_audio(row.audio_path, SAMPLE_RATE, 1.0, offset, stop)
     first, length = round(row.start_time * SAMPLE_RATE), round((row.stop_time - row.start_time) * SAMPLE_RATE)
     assert ramp_sample_index(samples[0]) == first
@@ -118,15 +120,29 @@ def test_epic_audio_is_the_per_video_wav_cut_at_the_clip_timestamps(roots, layou
     np.testing.assert_array_equal(samples[length:2 * length], samples[:length])  # 0.4 s tiled to 1 s
 
 
-def test_hac_audio_starts_at_the_first_sampled_frame_at_24_fps(roots):
+def test_hac_audio_is_the_span_of_the_sampled_frames_at_24_fps_tiled(roots):
     cfg = data_config("data.video.num_frames=4", "data.video.stride=2")
-    loader = AudioLoader(cfg.audio, FramesLoader("video", cfg.video, False), False)
-    offset, stop = loader.window(hac_row(roots["hac"]))
-    assert (offset, stop) == (8 / 24, None)  # 24 frames, 4 at interval 2 centred: the first is frame 8
-    samples = read_audio(hac_row(roots["hac"]).audio_path, SAMPLE_RATE, 0.5, offset, stop)
-    assert ramp_sample_index(samples[0]) == round(8 / 24 * SAMPLE_RATE)
-    unaligned = AudioLoader(data_config("data.audio.frame_rate=0").audio, loader.video, False)
-    assert unaligned.window(hac_row(roots["hac"])) == (0.0, None)
+    row = hac_row(roots["hac"])
+    frames = FramesLoader("video", cfg.video, False).sampled_frames(FrameSource(row.video_path), row)
+    assert frames == [8, 10, 12, 14]  # 24 frames, 4 at interval 2, centred
+    loader = AudioLoader(cfg.audio, False)
+    offset, stop = loader.window(row, frames)
+    assert (offset, stop) == (8 / 24, 14 / 24)  # [first, last] / 24 s, not to the end of the file
+    samples = read_audio(row.audio_path, SAMPLE_RATE, 0.5, offset, stop)
+    first, last = round(8 / 24 * SAMPLE_RATE), round(14 / 24 * SAMPLE_RATE)
+    assert [ramp_sample_index(samples[i]) for i in (0, last - first - 1, last - first)] == [first, last - 1, first]
+    unaligned = AudioLoader(data_config("data.audio.frame_rate=0").audio, False)
+    assert unaligned.window(row, frames) == (0.0, None)
+
+
+def test_without_video_the_audio_is_timed_by_the_flow_frames(roots):
+    cfg = data_config("data.flow.num_frames=3", "data.video.num_frames=8")
+    row = hac_row(roots["hac"])
+    audio = dataset([row], ["flow", "audio"], cfg)[0]["audio"]
+    loader = AudioLoader(cfg.audio, False)
+    flow_timed = loader.features(read_audio(row.audio_path, SAMPLE_RATE, 1.0, 7 / 24, 15 / 24))  # flow 7, 11, 15
+    video_timed = dataset([row], ["video", "audio"], cfg)[0]["audio"]  # video frames 8..15
+    assert torch.equal(audio, flow_timed) and not torch.equal(audio, video_timed)
 
 
 def test_hac_flow_comes_from_the_x_and_y_mp4s(roots):
@@ -209,7 +225,7 @@ def test_bad_pre_processing_settings_are_named(roots, override, fragment):
     assert fragment in str(err.value)
 
 
-# SimMMDG's pre-processing (SPEC §2) -----------------------------------------------------------
+# SimMMDG's pre-processing -----------------------------------------------------------------------
 
 def test_reference_spectrogram_is_257_by_1004_and_peaks_at_the_tone():
     t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
@@ -271,10 +287,12 @@ def test_band_mask_zeroes_one_band_of_rows():
     assert len(zero_rows) == 9 and (zero_rows.diff() == 1).all() and masked.sum() == 248 * 20
 
 
-# Train-time augmentation over the cache -------------------------------------------------------
+# Training clips: temporal jitter and augmentation, drawn per (seed, epoch, clip) ---------------
 
 AUGMENT = ["data.video.train_augment=true", "data.video.resize_short=40", "data.video.size=32",
-           "data.flow.train_augment=true", "data.audio.train_noise=0.05", "data.audio.band_mask_rows=9"]
+           "data.flow.train_augment=true", "data.flow.sampling=centre", "data.audio.train_noise=0.05",
+           "data.audio.band_mask_rows=9"]
+MODALITIES = ("video", "audio", "flow")
 
 
 @pytest.fixture(scope="module")
@@ -292,54 +310,177 @@ def textured(tmp_path_factory):
     return rows
 
 
-def augmented(rows, train=True, cache=True):
-    return dataset(rows, ["video", "audio", "flow"], data_config(*AUGMENT), cache=cache, train=train)
+def augmented(rows, train=True, cache=True, seed=0):
+    return dataset(rows, list(MODALITIES), data_config(*AUGMENT), cache=cache, train=train, seed=seed)
 
 
-def test_augmentation_is_fresh_at_each_access_over_a_decoded_cache(textured, monkeypatch):
+def same(a: dict, b: dict, modalities=MODALITIES) -> bool:
+    return all(torch.equal(a[m], b[m]) for m in modalities)
+
+
+def test_augmentation_is_fresh_each_epoch_over_a_decoded_cache(textured, monkeypatch):
     ds = augmented(textured)
-    first = ds[0]
-    cached = {m: ds.cache[0][m].clone() for m in ("video", "audio", "flow")}
-    monkeypatch.setattr(ds, "load", lambda *args: pytest.fail("a cached clip was decoded again"))
-    second = ds[0]
-    for modality in ("video", "audio", "flow"):
+    first = ds[(0, 1)]
+    cached = {m: ds.cache[0][m].clone() for m in MODALITIES}
+    monkeypatch.setattr(ds.loaders["video"], "decode", lambda *args: pytest.fail("a cached clip was decoded again"))
+    second = ds[(0, 2)]
+    for modality in MODALITIES:
         assert not torch.equal(first[modality], second[modality]), modality
         assert torch.equal(ds.cache[0][modality], cached[modality]), modality  # the cache is untouched
     assert first["video"].shape == (3, 8, 32, 32) and cached["video"].shape[-2:] == (40, 53)
 
 
-def test_eval_clips_are_the_same_at_each_access(textured):
-    ds = augmented(textured, train=False)
-    assert all(torch.equal(ds[1][m], ds[1][m]) for m in ("video", "audio", "flow"))
-    assert ds[1]["video"].shape == (3, 8, 32, 32)
-
-
-def draws(ds, seed):
-    torch.manual_seed(seed)
-    ds._rng_owner = None  # as in a fresh run
-    return [ds[i]["video"] for i in (0, 1, 0)]
-
-
-def test_augmentation_repeats_for_a_seed_and_differs_across_seeds(textured):
+def test_an_items_augmentation_depends_only_on_seed_epoch_and_clip(textured):
     ds = augmented(textured)
-    first, again, other = draws(ds, 0), draws(ds, 0), draws(ds, 1)
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
-    assert not torch.equal(first[0], other[0])
+    wanted = ds[(1, 3)]
+    assert same(ds[(1, 3)], wanted)  # asked again
+    fresh = augmented(textured)
+    fresh[(0, 1)], fresh[(1, 2)]  # another access history (another worker, a resumed run)
+    assert same(fresh[(1, 3)], wanted)
+    assert not torch.equal(augmented(textured, seed=1)[(1, 3)]["video"], wanted["video"])
+    assert not torch.equal(ds[(1, 4)]["video"], wanted["video"])
 
 
-def test_augmentation_with_workers_repeats_for_the_loader_seed(textured):
-    def epoch(seed):
-        loader = DataLoader(augmented(textured, cache=False), batch_size=1, num_workers=2,
-                            generator=torch.Generator().manual_seed(seed))
-        return [batch["video"] for batch in loader]
+def test_int_keys_give_the_unaugmented_evaluation_view(textured):
+    evaluation, training = augmented(textured, train=False), augmented(textured)
+    assert same(evaluation[1], evaluation[1]) and same(evaluation[(1, 3)], evaluation[1])
+    assert same(training[1], evaluation[1])  # a training set's rows without augmentation
+    assert evaluation[1]["video"].shape == (3, 8, 32, 32)
 
-    first, again, other = epoch(0), epoch(0), epoch(1)
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
-    assert not torch.equal(first[0], other[0])
+
+def test_loader_batches_do_not_depend_on_the_number_of_workers(textured):
+    def epoch(workers):
+        ds = augmented(textured, cache=False)
+        sampler = EpochSampler(len(ds), shuffle=True, generator=torch.Generator().manual_seed(0))
+        sampler.set_epoch(2)
+        loader = DataLoader(ds, batch_size=1, sampler=sampler, num_workers=workers)
+        return [batch for batch in loader]
+
+    alone, with_workers = epoch(0), epoch(2)
+    assert len(alone) == 2 and all(same(a, b) for a, b in zip(alone, with_workers))
 
 
 def test_default_settings_leave_training_clips_unaugmented(roots):
     cfg = data_config()
     assert dataclasses.asdict(cfg.flow) == dataclasses.asdict(FlowConfig())
     ds = dataset([hac_row(roots["hac"])], ["video", "audio"], cfg, train=True)
-    assert all(torch.equal(ds[0][m], ds[0][m]) for m in ("video", "audio"))
+    assert same(ds[(0, 1)], ds[(0, 2)], ["video", "audio"]) and same(ds[(0, 1)], ds[0], ["video", "audio"])
+
+
+JITTER = ["data.video.sampling=jitter", "data.video.num_frames=4", "data.video.stride=2", "data.cache_decoded=false"]
+
+
+def first_frames(ds, keys) -> list[int]:
+    """The frame number each key's video starts at, checking that its frames are 2 apart."""
+    starts = []
+    for key in keys:
+        frame_levels = levels(ds[key]["video"], ds.loaders["video"].cfg)[0]
+        np.testing.assert_allclose(np.diff(frame_levels), 8, atol=3)  # frame_level: 4 per frame
+        starts.append(int(round(frame_levels[0] / 4)))
+    return starts
+
+
+def test_training_clips_start_at_a_random_frame_that_fits_the_clip(roots):
+    ds = dataset([hac_row(roots["hac"])], ["video"], data_config(*JITTER), train=True)
+    starts = first_frames(ds, [(0, epoch) for epoch in range(1, 41)])
+    assert min(starts) >= 0 and max(starts) <= 24 - 7 and len(set(starts)) > 5  # 24 frames, span 7
+    assert first_frames(ds, [(0, 7)]) == starts[6:7]  # the same draw for the same key
+    assert first_frames(ds, [0]) == [8]  # evaluation: centred
+    centre = data_config(*JITTER, "data.video.sampling=centre")
+    centred = dataset([hac_row(roots["hac"])], ["video"], centre, train=True)
+    assert first_frames(centred, [(0, epoch) for epoch in range(1, 6)]) == [8] * 5
+
+
+def test_the_audio_window_follows_the_jittered_frames(roots):
+    cfg = data_config(*JITTER)
+    row = hac_row(roots["hac"])
+    ds = dataset([row], ["video", "audio"], cfg, train=True)
+    for epoch in (1, 2, 3):
+        (start,) = first_frames(ds, [(0, epoch)])
+        expected = AudioLoader(cfg.audio, False).features(
+            read_audio(row.audio_path, SAMPLE_RATE, 1.0, start / 24, (start + 6) / 24))
+        assert torch.equal(ds[(0, epoch)]["audio"], expected), epoch
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["data.video.sampling=jitter"], "'data.cache_decoded' keeps one decoded clip, so it needs "
+                                     "'data.video.sampling: centre'"),
+    (["data.modalities=[audio,flow]", "data.flow.sampling=jitter"], "needs 'data.flow.sampling: centre'"),
+    (["data.video.sampling=random"], "'data.video.sampling' must be one of jitter, centre, got 'random'"),
+    (["data.layout=simdg"], "'data.layout' must be one of auto, simmmdg, mmdg-bench, got 'simdg' "
+                            "(did you mean 'simmmdg'?)"),
+    (["data.flow.eval_size=-1"], "'data.flow.eval_size' must be positive, or 0 for 'size'"),
+])
+def test_settings_that_cannot_work_are_refused_when_the_config_loads(overrides, fragment):
+    with pytest.raises(UserError) as err:
+        load_config("synth", ["model.encoders.flow=tiny3d", *overrides])
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_cached_training_set_with_jitter_is_refused(roots):
+    with pytest.raises(UserError, match="needs centred frame sampling"):
+        dataset([hac_row(roots["hac"])], ["video"], data_config(*JITTER), train=True, cache=True)
+
+
+# Flow as the real HAC files are ----------------------------------------------------------------
+
+def test_a_short_flow_y_repeats_its_last_frame(tmp_path):
+    root = make_hac(tmp_path / "hac", clips_per_split=1, domains=("human",), short_flow_y=3)
+    cfg = data_config("data.flow.num_frames=8", "data.flow.stride=3")  # 1, 4, ..., 22; y has frames 0..20
+    clip = dataset([hac_row(root)], ["flow"], cfg)[0]["flow"]
+    numbers = range(1, 23, 3)
+    u, v = [frame_level(n) for n in numbers], [255 - frame_level(min(n, 20)) for n in numbers]
+    np.testing.assert_allclose(levels(clip, cfg.flow), [u, v], atol=3)
+
+
+def test_flow_videos_are_read_as_luma_not_one_channel(tmp_path):
+    colour = np.broadcast_to(np.array([200, 50, 50], np.uint8), (4, 24, 32, 3)).copy()
+    grey = FrameSource(write_mp4(tmp_path / "flow_x.mp4", colour, 24)).read([0, 3], grey=True)
+    assert grey.shape == (2, 24, 32, 1)
+    assert abs(float(grey.mean()) - (0.299 * 200 + 0.587 * 50 + 0.114 * 50)) < 4  # 95; R would be 200
+
+
+def test_flow_is_centre_cropped_at_eval_size_outside_training(roots):
+    cfg = data_config("data.flow.resize_short=28", "data.flow.size=16", "data.flow.eval_size=24",
+                      "data.flow.sampling=centre")
+    ds = dataset([hac_row(roots["hac"])], ["flow"], cfg, train=True)
+    assert ds[(0, 1)]["flow"].shape[-2:] == (16, 16) and ds[0]["flow"].shape[-2:] == (24, 24)
+
+
+# EPIC-Kitchens: a video without its wav ------------------------------------------------------
+
+@pytest.fixture
+def epic_without_a_wav(tmp_path):
+    root = make_epic_simmmdg(tmp_path / "epic", domains=("D1",))
+    wav = root / "rgb/train/D1/P08_01.wav"
+    wav.unlink()
+    rows = [epic_row(root, "simmmdg", clip) for clip in (0, 1)]
+    test_row = epic_row(root, "simmmdg", 0).copy()  # a clip of another video, whose wav exists
+    test_row[["clip_id", "split", "audio_path"]] = ["D1/9", "test", str(root / "rgb/test/D1/P08_09.wav")]
+    return wav, [*rows, test_row]
+
+
+def test_a_missing_epic_wav_stops_a_run_naming_it_and_what_to_do(epic_without_a_wav):
+    wav, rows = epic_without_a_wav
+    ds = dataset(rows, ["audio"])
+    with pytest.raises(MediaError) as before:
+        ds.require_files()
+    with pytest.raises(MediaError) as reading:
+        ds[0]
+    for err in (before, reading):
+        message = str(err.value)
+        assert str(wav) in message and "mmdg-bench data extract-audio --data-root" in message, message
+        assert "data.on_corrupt=skip" in message and "\n" not in message
+    assert "2 clip(s) miss a file" in str(before.value)
+
+
+def test_skip_leaves_out_the_clips_of_a_missing_wav_with_one_warning(epic_without_a_wav):
+    wav, rows = epic_without_a_wav
+    ds = dataset(rows, ["video", "audio"], cache=True)
+    calls = []
+    with pytest.warns(UserWarning) as caught:
+        failures = ds.drop_unreadable(lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert [str(w.message) for w in caught] == [f"{wav} is missing: leaving out its 2 clip(s)"]
+    assert len(failures) == 2 and all(str(wav) in f for f in failures)
+    assert ds.clips.clip_id.tolist() == ["D1/9"] and ds[0]["audio"].shape[0] == 1

@@ -20,4 +20,4 @@ def test_any_number_of_modalities():
     assert out.fused_logits.shape == (2, 5)
     assert set(out.unimodal_logits) == set(out.domain_logits) == {"video", "audio", "flow"}
     assert all(d.shape == (2, 2) for d in out.domain_logits.values())
-    assert model.fused_head[0].in_features == 3 * 16
+    assert model.fused_head.head[0].in_features == 3 * 16

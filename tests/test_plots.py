@@ -10,14 +10,8 @@ import pytest
 
 from mmdg_bench.errors import UserError
 from mmdg_bench.results.epochs import ALL_TARGETS, epoch_stats, epoch_table
-from mmdg_bench.results.plots import (
-    FALLBACK_PALETTE,
-    STRATEGY_COLOURS,
-    accuracy_specs,
-    draw,
-    plot_results,
-    strategy_colour,
-)
+from mmdg_bench.results.plots import FALLBACK_PALETTE, accuracy_specs, draw, plot_results, strategy_colour
+from mmdg_bench.results.reference import KNOWN_STRATEGIES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"
@@ -35,13 +29,15 @@ def epoch_line(epoch: int, fused: float, diagnostics: bool = False) -> dict:
 
 
 def write_run(root, strategy: str, target: str, seed: int, fused: list[float], preset: str = "toy",
-              done: bool = True, extra_lines: dict[int, str] | None = None):
+              done: bool = True, extra_lines: dict[int, str] | None = None, info: dict | None = None):
     """A run folder as the engine leaves it: summary.json, metrics.jsonl and (if finished) `done`.
     `extra_lines` inserts raw text before the given 0-based record index."""
     folder = root / f"{preset}__{strategy}__{target}__seed{seed}__abc"
     folder.mkdir(parents=True)
     summary = {"preset": preset, "dataset": "synth", "strategy": strategy, "target_domain": target,
                "seed": seed, "config_hash": "abc", "modalities": ["video", "audio"]}
+    if info:
+        summary["strategy_info"] = info
     (folder / "summary.json").write_text(json.dumps(summary))
     lines = [json.dumps(epoch_line(e, acc, strategy.startswith("gmp"))) for e, acc in enumerate(fused, 1)]
     for index, raw in sorted((extra_lines or {}).items(), reverse=True):
@@ -64,7 +60,8 @@ def runs(tmp_path):
 
 def test_plot_results_writes_every_figure_as_png_and_pdf(runs, tmp_path):
     out = tmp_path / "figures"
-    written = plot_results(runs, out)
+    written, damaged = plot_results(runs, out)
+    assert damaged == []
     stems = ["toy_accuracy", "toy_modality_accuracy", "toy_gradient_cosine",
              "toy_gmp_coefficients_video", "toy_gmp_coefficients_audio"]
     assert sorted(p.name for p in written) == sorted(f"{s}.{fmt}" for s in stems for fmt in ("png", "pdf"))
@@ -77,14 +74,14 @@ def test_plot_results_writes_every_figure_as_png_and_pdf(runs, tmp_path):
 
 def test_runs_without_diagnostics_get_no_diagnostic_figures(tmp_path):
     write_run(tmp_path, "baseline", "day", 0, [40.0, 50.0])
-    names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")}
+    names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")[0]}
     assert names == {"toy_accuracy", "toy_modality_accuracy"}
 
 
 def test_presets_are_never_mixed(tmp_path):
     write_run(tmp_path, "baseline", "day", 0, [40.0, 50.0], preset="toy")
     write_run(tmp_path, "baseline", "day", 0, [90.0, 95.0], preset="hac")
-    names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")}
+    names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")[0]}
     assert {"toy_accuracy", "hac_accuracy"} <= names
     stats = epoch_stats(epoch_table(tmp_path), "target/fused")
     assert stats.groupby(["preset", "epoch"]).n.max().max() == 1  # no curve pools the two presets
@@ -145,7 +142,8 @@ def test_no_finished_runs_is_a_user_error(tmp_path):
 
 def test_known_strategies_have_fixed_distinct_colours():
     assert strategy_colour("gmp") == "#d62728" and strategy_colour("baseline") == "#4d4d4d"
-    assert len(set(STRATEGY_COLOURS.values())) == len(STRATEGY_COLOURS)
+    colours = [info.colour for info in KNOWN_STRATEGIES.values()]
+    assert len(set(colours)) == len(colours)
 
 
 def test_unknown_strategy_colour_is_stable_across_processes():
@@ -168,5 +166,39 @@ def test_a_strategy_keeps_its_colour_whatever_else_is_plotted(tmp_path):
     write_run(tmp_path / "b", "gmp", "day", 0, [50.0])
     write_run(tmp_path / "b", "aaa-new", "day", 0, [40.0])
     with_baseline, with_new = line_colours(epoch_table(tmp_path / "a")), line_colours(epoch_table(tmp_path / "b"))
-    assert with_baseline["gmp"] == with_new["gmp"] == STRATEGY_COLOURS["gmp"]
+    assert with_baseline["gmp"] == with_new["gmp"] == KNOWN_STRATEGIES["gmp"].colour
     assert with_new["aaa-new"] == strategy_colour("aaa-new")
+
+
+def line_dashes(runs_table) -> dict[str, object]:
+    fig = draw(accuracy_specs(runs_table)[0], runs_table)
+    return {line.get_label(): line.get_linestyle() for ax in fig.axes for line in ax.lines
+            if not line.get_label().startswith("_")}
+
+
+def test_strategy_info_sets_colour_and_style_and_gmp_fast_is_solid(tmp_path):
+    info = {"family": "new", "block": "modulation", "paper_row": None, "order": 3, "colour": "#123456"}
+    write_run(tmp_path, "my-ablation", "day", 0, [50.0], info=info)
+    write_run(tmp_path, "gmp-fast", "day", 0, [40.0])
+    write_run(tmp_path, "gmp-no-k", "day", 0, [45.0])
+    table = epoch_table(tmp_path)
+    assert line_colours(table)["my-ablation"] == "#123456"
+    dashes = line_dashes(table)
+    assert dashes["gmp-fast"] == "-" and dashes["gmp-no-k"] == "--" and dashes["my-ablation"] == "--"
+
+
+def test_configurations_of_one_strategy_get_their_own_lines(tmp_path):
+    for seed, alpha in ((0, 0.3), (1, 0.5)):
+        folder = write_run(tmp_path, "gmp", "day", seed, [50.0 + seed])
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["config"] = {"strategy": {"name": "gmp", "gmp": {"alpha_k": alpha}}}
+        (folder / "summary.json").write_text(json.dumps(summary))
+    assert set(line_colours(epoch_table(tmp_path))) == {"gmp [alpha_k=0.3]", "gmp [alpha_k=0.5]"}
+
+
+def test_a_damaged_run_is_skipped_and_reported(tmp_path):
+    write_run(tmp_path, "baseline", "day", 0, [40.0])
+    broken = write_run(tmp_path, "gmp", "day", 0, [50.0])
+    (broken / "summary.json").write_text('{"preset": "to')
+    written, damaged = plot_results(tmp_path, tmp_path / "figures")
+    assert written and [d.file for d in damaged] == [broken / "summary.json"]

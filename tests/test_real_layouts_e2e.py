@@ -1,7 +1,9 @@
 """`mmdg-bench run` end to end with the shipped presets on tiny fixtures in each real on-disk layout
-(EPIC-Kitchens as SimMMDG and as MMDG-Bench store it, HAC with flow), with video, audio and flow."""
+(EPIC-Kitchens as SimMMDG and as MMDG-Bench store it, HAC as SimMMDG and as MMDG-Bench store it, with
+flow_y files shorter than flow_x), with video, audio and flow."""
 
 import json
+from functools import partial
 
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +27,7 @@ LAYOUTS = {  # layout -> (dataset = preset, builder, held-out domain, target cli
     "epic-simmmdg": ("epic_kitchens", make_epic_simmmdg, "D2", 2),  # EPIC: the target's test split
     "epic-mmdg-bench": ("epic_kitchens", make_epic_mmdg_bench, "D2", 2),
     "hac": ("hac", make_hac, "animal", 4),  # HAC: the target's train + test splits
+    "hac-mmdg-bench": ("hac", partial(make_hac, mmdg_bench=True, short_flow_y=3), "animal", 4),
 }
 
 
@@ -42,6 +45,7 @@ def settings(*overrides: str) -> list[str]:
     pytest.param("epic-mmdg-bench", "[video, audio, flow]", 0, marks=needs("epic_kitchens")),
     pytest.param("hac", "[video, audio, flow]", 2, marks=needs("hac")),
     pytest.param("hac", "[audio, flow]", 0, marks=needs("hac")),
+    pytest.param("hac-mmdg-bench", "[audio, flow]", 0, marks=needs("hac")),
 ])
 def test_run_on_a_real_layout(tmp_path, layout, modalities, workers):
     dataset, build, target, target_clips = LAYOUTS[layout]
@@ -51,7 +55,7 @@ def test_run_on_a_real_layout(tmp_path, layout, modalities, workers):
                                  "--out", str(out), *settings(f"data.modalities={modalities}",
                                                               f"data.num_workers={workers}")])
     assert result.exit_code == 0, result.output
-    (run,) = out.iterdir()
+    (run,) = [folder for folder in out.iterdir() if not folder.name.startswith(".")]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["dataset"] == dataset and summary["target_domain"] == target
     assert summary["clips"] == {"train": 4, "val": 4, "target": target_clips}
@@ -82,3 +86,21 @@ def test_strategies_train_on_video_audio_and_flow_clips(hac_root, tmp_path, stra
     result = train_run(config, "cartoon", tmp_path)
     accuracies = result.summary["selection"]["last"]["target"]
     assert {"video", "audio", "flow", "fused"} <= set(accuracies)
+
+
+@needs("hac")
+def test_every_method_under_baseline_and_gmp_sweeps_the_hac_layout(tmp_path):
+    """Issue 12's check: `sweep --methods erm,rna-net,simmmdg,moosa,cmrf --strategies baseline,gmp` on
+    the HAC layout, then `compare` prints the Table 3 layout."""
+    root = make_hac(tmp_path / "data")
+    out = tmp_path / "runs"
+    result = runner.invoke(app, ["sweep", "--preset", "hac", "--set", f"data.root={root}", "--targets", "animal",
+                                 "--seeds", "0", "--methods", "erm,rna-net,simmmdg,moosa,cmrf",
+                                 "--strategies", "baseline,gmp", "--out", str(out), *settings()])
+    assert result.exit_code == 0, result.output
+    runs = sorted(folder.name.split("__")[1] for folder in out.iterdir() if (folder / "done").is_file())
+    assert runs == sorted(f"{m}+{s}".removeprefix("erm+") for m in ("erm", "rna-net", "simmmdg", "moosa", "cmrf")
+                          for s in ("baseline", "gmp"))
+    shown = runner.invoke(app, ["compare", str(out), "--format", "md", "--reference", "paper"])
+    assert shown.exit_code == 0, shown.output
+    assert "Table 3" in shown.output and "simmmdg + gmp" in shown.output

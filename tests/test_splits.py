@@ -1,4 +1,4 @@
-"""Packaged split files (SPEC §2 counts), split folders in a data root, and safe reading of pickles."""
+"""Packaged split files (the MM-SADA and HAC split counts), split folders in a data root, and safe reading of pickles."""
 
 import hashlib
 import os
@@ -24,7 +24,7 @@ EPIC_PER_CLASS = {
     ("D1", "train"): [421, 383, 231, 128, 223, 71, 42, 44],
     ("D1", "test"): [124, 104, 52, 34, 66, 13, 20, 22],
     ("D2", "test"): [208, 217, 68, 56, 136, 14, 26, 25],
-    ("D3", "test"): [241, 280, 102, 71, 245, 29, 1, 5],  # D3 test has one "mix" (SPEC §2)
+    ("D3", "test"): [241, 280, 102, 71, 245, 29, 1, 5],  # D3 test has one "mix"
 }
 HAC_PER_CLASS = {
     ("human", "train"): [159, 158, 160, 158, 158, 158, 160],

@@ -15,11 +15,12 @@ from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.engine import train_run
 from mmdg_bench.engine.train import NonFiniteGradient, check_finite, step_losses
 from mmdg_bench.errors import UserError
+from mmdg_bench.losses import detaches_unimodal_heads
 from mmdg_bench.models import MultimodalModel, build_model
 from mmdg_bench.strategies import STRATEGIES
-from mmdg_bench.strategies import gmp, gmp_fast, grad_blending, ogm_ge, pcgrad  # noqa: F401 (registers them)
 from mmdg_bench.strategies.baseline import Baseline
 from mmdg_bench.strategies.functional import cagp, cagp_choice, project_out, tanh_modulation
+from mmdg_bench.strategies import ogm_ge
 from mmdg_bench.strategies.gmp import GMP, GMPParams
 from mmdg_bench.strategies.grad_blending import GradBlending, GradBlendingParams
 from mmdg_bench.strategies.ogm_ge import OGMGE, OGMGEParams
@@ -73,10 +74,13 @@ def assert_close(got: torch.Tensor, want: torch.Tensor) -> None:
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()) + 1e-12)
 
 
-def synth_model(config, seed: int = 0) -> MultimodalModel:
+def synth_model(config, seed: int = 0, strategy: str = "baseline") -> MultimodalModel:
+    """The synth model as the engine builds it for `strategy` (unimodal heads detached under the
+    default loss.classification=paper, except for Gradient-Blending)."""
     torch.manual_seed(seed)
+    detach = detaches_unimodal_heads(config.loss.classification, STRATEGIES.get(strategy))
     return build_model(config.model, config.data.modalities, config.data.synth.classes,
-                       len(config.data.synth.domains) - 1)
+                       len(config.data.synth.domains) - 1, detach)
 
 
 def gradients(model) -> dict[str, torch.Tensor]:
@@ -121,7 +125,10 @@ def expected_keys(name: str, modalities: list[str]) -> set[str]:
         return {"ogm/active"} | {f"ogm/{m}/{key}" for m in modalities for key in ("ratio", "coeff")}
     if name == "grad-blending":
         return {f"gb/w_{head}" for head in ["fused", *modalities]}
-    keys = PAIR_KEYS if name == "pcgrad" else GMP_KEYS
+    if name == "gmp-fast":  # its gradient diagnostics are feature-level, under their own names
+        keys = tuple(f"feature_{key}" if key in PAIR_KEYS else key for key in GMP_KEYS)
+    else:
+        keys = PAIR_KEYS if name == "pcgrad" else GMP_KEYS
     return {f"{m}/{key}" for m in modalities for key in keys}
 
 
@@ -147,11 +154,15 @@ def test_every_strategy_trains_through_the_engine(name, tmp_path):
     for line in lines:
         assert set(line["strategy"]) == expected_keys(name, ["video", "audio"])
         assert all(torch.isfinite(torch.tensor(v)) for v in line["strategy"].values())
+    info = result.summary["strategy_info"]
+    assert info == STRATEGIES.info(name) and info["block"] in ("main", "modulation", "projection", "extra")
     if name == "grad-blending":
         assert result.summary["clips"]["holdout"] == 8 and result.summary["clips"]["train"] == 24
+        assert result.summary["clips"]["train_eval"] == 8
         first, second = ([line["strategy"][f"gb/w_{h}"] for h in ("fused", "video", "audio")] for line in lines)
-        assert first == pytest.approx([1 / 3] * 3)  # the first super-epoch is uniform
-        assert sum(second) == pytest.approx(1.0) and second != pytest.approx(first)
+        # Baseline's total head weight is 1 + 3.0 x 2 modalities = 7: uniform first, then estimated.
+        assert first == pytest.approx([7 / 3] * 3)
+        assert sum(second) == pytest.approx(7.0) and second != pytest.approx(first)
 
 
 @pytest.mark.parametrize("name", ["ogm-ge", "gmp"])
@@ -172,8 +183,9 @@ def test_two_pass_split_equals_autograd_of_each_loss(config, batch):
     split = split_encoder_gradients(model, step_losses(model, batch, config))
     for m in model.modalities:
         g_c, g_d = reference_pair(model, batch, config, m)
-        assert_close(split[m][0], g_c)
-        assert_close(split[m][1], g_d)
+        assert_close(split[m].cls, g_c)
+        assert_close(split[m].dom, g_d)
+        assert split[m].plain.abs().sum() == 0  # loss.classification=paper has no plain term
         assert g_d.norm() > 0 and not torch.allclose(g_c, g_d)
     # The heads keep their own loss's gradient: classifiers from L_c, discriminators from L_d.
     step = step_losses(model, batch, config)
@@ -215,15 +227,16 @@ def test_cagp_removes_the_conflict_and_matches_functional_cagp(config, batch):
 
 
 # Per variant: (k is 1, p is 1, p equals k, which gradient yields given the one CAGP would project).
+# GMP's Table 4: the modulation block runs without CAGP, the projection block without IGDM.
 VARIANT_RULES = {
     "gmp-igdm-only": (False, False, False, lambda dominant: "none"),
+    "gmp-unified": (False, False, True, lambda dominant: "none"),
+    "gmp-no-k": (True, False, False, lambda dominant: "none"),
+    "gmp-no-p": (False, True, False, lambda dominant: "none"),
     "gmp-cagp-only": (True, True, False, lambda dominant: dominant),
-    "gmp-unified": (False, False, True, lambda dominant: dominant),
-    "gmp-no-k": (True, False, False, lambda dominant: dominant),
-    "gmp-no-p": (False, True, False, lambda dominant: dominant),
-    "gmp-fixed-proj-cls": (False, False, False, lambda dominant: "cls"),
-    "gmp-fixed-proj-dom": (False, False, False, lambda dominant: "dom"),
-    "gmp-reverse-cagp": (False, False, False, lambda dominant: {"cls": "dom", "dom": "cls"}[dominant]),
+    "gmp-fixed-proj-cls": (True, True, False, lambda dominant: "cls"),
+    "gmp-fixed-proj-dom": (True, True, False, lambda dominant: "dom"),
+    "gmp-reverse-cagp": (True, True, False, lambda dominant: {"cls": "dom", "dom": "cls"}[dominant]),
 }
 
 
@@ -233,8 +246,9 @@ def test_gmp_variant_modulates_and_projects_as_its_ablation_says(name, config, b
     model = synth_model(config)
     set_conflict(model, batch, config, conflict=True)
     pairs = {m: reference_pair(model, batch, config, m) for m in model.modalities}
-    params = GMPParams(alpha_k=2.0, alpha_p=2.0)  # strong: a leading modality's k or p is well below 1
-    diagnostics, grads = strategy_backward(STRATEGIES.get(name), params, model, batch, config)
+    cls = STRATEGIES.get(name)
+    params = cls.Params(alpha_k=2.0, alpha_p=2.0)  # strong: a leading modality's k or p is well below 1
+    diagnostics, grads = strategy_backward(cls, params, model, batch, config)
     for m, (g_c, g_d) in pairs.items():
         d = {key: diagnostics[f"{m}/{key}"] for key in GMP_KEYS}
         expected_k = 1.0 if k_is_one else float(tanh_modulation(torch.tensor(d["rho"]), 2.0))
@@ -256,7 +270,8 @@ def test_gmp_pcgrad_variant_equals_pcgrad_of_the_modulated_pair(config, batch):
     model = synth_model(config)
     set_conflict(model, batch, config, conflict=True)
     pairs = {m: reference_pair(model, batch, config, m) for m in model.modalities}
-    diagnostics, grads = strategy_backward(STRATEGIES.get("gmp-pcgrad"), GMPParams(), model, batch, config)
+    cls = STRATEGIES.get("gmp-pcgrad")
+    diagnostics, grads = strategy_backward(cls, cls.Params(), model, batch, config)
     for m, (g_c, g_d) in pairs.items():
         k_gc, p_gd = diagnostics[f"{m}/k"] * g_c, diagnostics[f"{m}/p"] * g_d
         # Two conflicting tasks: each loses its component along the other (original) one.
@@ -277,12 +292,13 @@ def test_gmp_fast_modulates_the_feature_gradients_and_trains_the_heads(config, b
         assert_close(grad, baseline[name])
     diagnostics, grads = strategy_backward(fast, GMPParams(alpha_k=3.0, alpha_p=3.0), model, batch, config)
     for m in model.modalities:  # without a feature-level conflict, the encoder update is k g_c + p g_d
-        if diagnostics[f"{m}/conflict"] == 0:
+        assert f"{m}/cos_cd" not in diagnostics  # feature-level cosines are not gmp's parameter-level ones
+        if diagnostics[f"{m}/feature_conflict"] == 0:
             g_c, g_d = reference_pair(model, batch, config, m)
             update = encoder_update(grads, model, m)
             expected = diagnostics[f"{m}/k"] * g_c + diagnostics[f"{m}/p"] * g_d
             assert_close(update, expected)
-    head = "fused_head.0.weight"
+    head = "fused_head.head.0.weight"
     assert_close(grads[head], baseline[head])
 
 
@@ -298,7 +314,7 @@ def three_modality_step(seed: int = 0):
     model = MultimodalModel(encoders, feature_dim=5, num_classes=3, num_domains=2, head_hidden=7, grl_coeff=0.3)
     batch = {m: torch.randn(12, 6) for m in names}
     batch.update(label=torch.arange(12) % 3, domain=torch.arange(12) % 2)
-    losses = SimpleNamespace(loss=SimpleNamespace(unimodal_weight=3.0, domain_weight=0.5))
+    losses = SimpleNamespace(loss=SimpleNamespace(classification="both", unimodal_weight=3.0, domain_weight=0.5))
     return model, batch, losses
 
 
@@ -307,7 +323,7 @@ def test_three_modalities(name):
     model, batch, losses = three_modality_step()
     strategy = STRATEGIES.get(name)(STRATEGIES.get(name).Params(), model)
     diagnostics = strategy.backward(step_losses(model, batch, losses))
-    assert set(diagnostics) == expected_keys("pcgrad" if name == "pcgrad" else "gmp", model.modalities)
+    assert set(diagnostics) == expected_keys(name, model.modalities)
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     if name != "pcgrad":
         rho = torch.tensor([diagnostics[f"{m}/rho"] for m in model.modalities])
@@ -321,7 +337,7 @@ def test_three_modalities_split_equals_autograd():
     for m in model.modalities:
         step = step_losses(model, batch, losses)
         params = model.encoder_parameters(m)
-        for got, loss in zip(split[m], (step.classification, step.domain)):
+        for got, loss in zip((split[m].cls, split[m].dom), (step.classification, step.domain)):
             want = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params, retain_graph=True)])
             assert_close(got, want)
 
@@ -334,7 +350,7 @@ def test_ratio_strategies_reject_one_modality_but_pcgrad_trains():
         with pytest.raises(UserError, match="at least two modalities"):
             STRATEGIES.get(name)(STRATEGIES.get(name).Params(), model)
     batch = {"audio": torch.randn(6, 4), "label": torch.arange(6) % 2, "domain": torch.arange(6) % 2}
-    losses = SimpleNamespace(loss=SimpleNamespace(unimodal_weight=3.0, domain_weight=0.5))
+    losses = SimpleNamespace(loss=SimpleNamespace(classification="both", unimodal_weight=3.0, domain_weight=0.5))
     diagnostics = PCGrad(None, model).backward(step_losses(model, batch, losses))
     assert set(diagnostics) == {f"audio/{key}" for key in PAIR_KEYS}
 
@@ -362,11 +378,10 @@ def ogm_gradients(config, batch, params: OGMGEParams, epoch: int):
     strategy = OGMGE(params, model)
     strategy.start_epoch(epoch)
     diagnostics = strategy.backward(step_losses(model, batch, config))
-    return baseline, diagnostics, gradients(model)
+    return model, baseline, diagnostics, gradients(model)
 
 
-def test_ogm_ge_slows_only_the_dominant_modality(config, batch):
-    baseline, diagnostics, grads = ogm_gradients(config, batch, OGMGEParams(alpha=0.5), epoch=1)
+def assert_slows_only_the_dominant_modality(diagnostics) -> dict[str, float]:
     assert diagnostics["ogm/active"] == 1
     ratios = {m: diagnostics[f"ogm/{m}/ratio"] for m in ("video", "audio")}
     assert ratios["video"] * ratios["audio"] == pytest.approx(1.0)  # two modalities: r and 1/r
@@ -375,18 +390,47 @@ def test_ogm_ge_slows_only_the_dominant_modality(config, batch):
         assert (coeff < 1) == (ratio > 1)
         if ratio > 1:
             assert coeff == pytest.approx(float(tanh_modulation(torch.tensor(ratio), 0.5)))
-        # GE: what is left after the scaling is noise with the unscaled gradient's spread.
+    return {m: diagnostics[f"ogm/{m}/coeff"] for m in ratios}
+
+
+def assert_noise(residual: torch.Tensor, unscaled: torch.Tensor) -> None:
+    """GE: what is left after the scaling is noise with the unscaled gradient's spread."""
+    assert residual.std() == pytest.approx(float(unscaled.std()), rel=0.1)
+    assert abs(float(residual.mean())) < 0.1 * float(unscaled.std())
+
+
+def test_ogm_ge_modulates_the_classification_gradient_only_by_default(config, batch):
+    model, baseline, diagnostics, grads = ogm_gradients(config, batch, OGMGEParams(alpha=0.5), epoch=1)
+    coeffs = assert_slows_only_the_dominant_modality(diagnostics)
+    step = step_losses(model, batch, config)
+    for m, coeff in coeffs.items():
         name = f"encoders.{m}.body.2.0.weight"
-        residual = grads[name] - coeff * baseline[name]
-        assert residual.std() == pytest.approx(float(baseline[name].std()), rel=0.1)
-        assert abs(float(residual.mean())) < 0.1 * float(baseline[name].std())
+        param = dict(model.named_parameters())[name]
+        g_c, g_d = (torch.autograd.grad(loss, param, retain_graph=True)[0] for loss in (step.classification,
+                                                                                        step.domain))
+        # The domain-adversarial gradient passes untouched: only k g_c + noise(std g_c) is added to it.
+        assert_noise(grads[name] - g_d - coeff * g_c, g_c)
     for name in baseline:
         if not name.startswith("encoders."):
             assert torch.equal(grads[name], baseline[name])
 
 
+def test_ogm_ge_all_modulates_the_whole_encoder_gradient(config, batch):
+    _, baseline, diagnostics, grads = ogm_gradients(config, batch, OGMGEParams(alpha=0.5, modulate="all"), epoch=1)
+    coeffs = assert_slows_only_the_dominant_modality(diagnostics)
+    for m, coeff in coeffs.items():
+        name = f"encoders.{m}.body.2.0.weight"
+        assert_noise(grads[name] - coeff * baseline[name], baseline[name])
+
+
+def test_ogm_ge_noise_uses_the_unbiased_std_plus_epsilon():
+    grad = torch.tensor([1.0, 3.0])
+    assert float(ogm_ge.ge_noise_std(grad)) == pytest.approx(2 ** 0.5 + 1e-8)  # population std would be 1
+    assert float(ogm_ge.ge_noise_std(torch.tensor([5.0]))) == pytest.approx(1e-8)
+
+
 def test_ogm_ge_outside_its_window_is_baseline(config, batch):
-    baseline, diagnostics, grads = ogm_gradients(config, batch, OGMGEParams(start_epoch=3, end_epoch=4), epoch=2)
+    _, baseline, diagnostics, grads = ogm_gradients(config, batch, OGMGEParams(start_epoch=3, end_epoch=4), epoch=2)
     assert diagnostics["ogm/active"] == 0
     assert all(diagnostics[f"ogm/{m}/coeff"] == 1 for m in ("video", "audio"))
     assert grads.keys() == baseline.keys()
@@ -404,8 +448,10 @@ def clip_keys(clips: pd.DataFrame) -> set[tuple[str, str]]:
 
 def test_grad_blending_holds_out_source_training_clips_only(config):
     parts = load_index(config.data).protocol(TARGET)
-    strategy = GradBlending(GradBlendingParams(holdout_fraction=0.25), synth_model(config))
-    rest, holdout = strategy.holdout_split(parts["train"], seed=0)
+    model = synth_model(config, strategy="grad-blending")
+    strategy = GradBlending(GradBlendingParams(holdout_fraction=0.25), model, seed=0)
+    rest, extra = strategy.holdout_split(parts["train"])
+    holdout, sample = extra["holdout"], extra["train_eval"]
     train, held = clip_keys(parts["train"]), clip_keys(holdout)
     assert held and held <= train
     assert not held & (clip_keys(parts["val"]) | clip_keys(parts["target"]))
@@ -413,27 +459,32 @@ def test_grad_blending_holds_out_source_training_clips_only(config):
     assert TARGET not in set(holdout.domain)
     # Stratified: one of the 4 clips of every (source domain, class) group.
     assert holdout.groupby(["domain", "label"]).size().tolist() == [1] * 8
-    again, _ = strategy.holdout_split(parts["train"], seed=0)
-    other, _ = strategy.holdout_split(parts["train"], seed=1)
+    # L_T's sample: as many of the remaining training clips as there are held out.
+    assert len(sample) == len(holdout) and clip_keys(sample) <= clip_keys(rest)
+    torch.manual_seed(123)  # its own stream: the global torch seed does not move it
+    again, _ = strategy.holdout_split(parts["train"])
+    other, _ = GradBlending(GradBlendingParams(holdout_fraction=0.25), model, seed=1).holdout_split(parts["train"])
     assert again.equals(rest) and not other.equals(rest)
 
 
 def test_grad_blending_refuses_a_held_out_slice_without_every_class(config):
     train = load_index(config.data).protocol(TARGET)["train"]
-    strategy = GradBlending(GradBlendingParams(holdout_fraction=0.05), synth_model(config))
+    strategy = GradBlending(GradBlendingParams(holdout_fraction=0.05), synth_model(config, strategy="grad-blending"))
     with pytest.raises(UserError, match="too few source training clips"):
-        strategy.holdout_split(train, seed=0)
+        strategy.holdout_split(train)
 
 
 def test_grad_blending_weights_the_heads(config, batch):
-    model = synth_model(config)
+    model = synth_model(config, strategy="grad-blending")
     strategy = GradBlending(GradBlendingParams(), model)
     strategy.weights = [0.0, 1.0, 0.0]  # only the video head
-    strategy.backward(step_losses(model, batch, config))
+    diagnostics = strategy.backward(step_losses(model, batch, config))
+    # Rescaled to baseline's total head weight, 1 + 3.0 x 2, unless normalise=one (the original's 1).
+    assert [diagnostics[f"gb/w_{h}"] for h in ("fused", "video", "audio")] == [0.0, 7.0, 0.0]
     grads = gradients(model)
     assert grads["unimodal_heads.video.0.weight"].abs().sum() > 0
     assert grads["unimodal_heads.audio.0.weight"].abs().sum() == 0
-    assert grads["fused_head.0.weight"].abs().sum() == 0
+    assert grads["fused_head.head.0.weight"].abs().sum() == 0
     assert grads["discriminators.audio.classify.0.weight"].abs().sum() > 0  # the domain loss is not blended
 
 
@@ -453,6 +504,9 @@ def test_grad_blending_weights_the_heads(config, batch):
     ("grad-blending", ["strategy.grad-blending.holdout_fraction=1"]),
     ("grad-blending", ["strategy.grad-blending.holdout_fraction=1.5"]),
     ("grad-blending", ["strategy.grad-blending.super_epoch=0"]),
+    ("grad-blending", ["strategy.grad-blending.normalise=two"]),
+    ("ogm-ge", ["strategy.ogm-ge.modulate=domain"]),
+    ("gmp", ["strategy.gmp.projection=cagpp"]),
 ])
 def test_out_of_range_params_are_rejected(name, overrides):
     with pytest.raises(UserError):
@@ -461,7 +515,11 @@ def test_out_of_range_params_are_rejected(name, overrides):
 
 def test_in_range_params_are_accepted():
     config = load_config("synth", ["strategy.gmp.alpha_k=0", "strategy.gmp.alpha_p=1.5"], strategy__name="gmp")
-    assert config.strategy.params == {"alpha_k": 0.0, "alpha_p": 1.5}
+    assert config.strategy.params == {"alpha_k": 0.0, "alpha_p": 1.5, "modulate_cls": True, "modulate_dom": True,
+                                      "unified": False, "projection": "cagp"}
+    # A variant is GMP with other settings, and any combination stays reachable.
+    variant = load_config("synth", ["strategy.gmp-no-k.projection=cagp"], strategy__name="gmp-no-k")
+    assert variant.strategy.params["modulate_cls"] is False and variant.strategy.params["projection"] == "cagp"
 
 
 def test_bench_times_every_strategy_against_baseline():

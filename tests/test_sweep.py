@@ -25,12 +25,19 @@ runner = CliRunner()
 SET = [arg for override in TINY for arg in ("--set", override)]
 
 
-@STRATEGIES.register("test-fails")
 class FailingStrategy(Strategy):
     description = "test only: every step fails"
 
     def backward(self, step):
         raise RuntimeError("this strategy always fails")
+
+
+@pytest.fixture
+def failing_strategy():
+    """A test-only strategy, registered for one test: it never leaks into the global registry."""
+    with STRATEGIES.scoped():
+        STRATEGIES.register("test-fails")(FailingStrategy)
+        yield "test-fails"
 
 
 def sweep(*args):
@@ -65,11 +72,14 @@ def test_a_sweep_skips_what_is_done(tmp_path):
     assert sweep_status(tmp_path / "runs").state.tolist() == ["done", "done"]
 
 
-def test_a_failed_run_is_recorded_and_the_sweep_carries_on(tmp_path):
+def test_a_failed_run_is_recorded_and_the_sweep_carries_on(tmp_path, failing_strategy):
     out = str(tmp_path / "runs")
     result = sweep("--strategies", "test-fails,baseline", "--targets", "day", "--seeds", "0", "--out", out)
     assert result.exit_code == 1
     assert "finished: 1 trained, 1 failed" in result.output
+    (error,) = (tmp_path / "runs").glob("synth__test-fails__*/error.txt")
+    assert (f"failed test-fails/day/seed0: RuntimeError: this strategy always fails (details in {error})"
+            in result.output.splitlines())
     table = sweep_status(tmp_path / "runs").set_index("strategy")
     assert table.loc["baseline", "state"] == "done"
     assert table.loc["test-fails", "state"] == "failed"
@@ -138,3 +148,28 @@ def test_a_killed_sweep_resumes_and_counts_nothing_twice(tmp_path):
         assert not (folder / CHECKPOINT).exists()
     assert sweep_status(out).state.tolist() == ["done"] * 4
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def test_sweep_workers_are_pinned_round_robin_to_the_gpus(monkeypatch):
+    """`sweep --jobs N` on a GPU machine: worker i sees GPU i mod (number of GPUs)."""
+    from multiprocessing import get_context
+
+    from mmdg_bench.sweep.launchers import pin_gpu
+
+    counter = get_context("spawn").Value("i", 0)
+    seen = []
+    for _ in range(5):
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        pin_gpu(counter, 2)
+        seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
+    assert seen == ["0", "1", "0", "1", "0"]
+
+
+def test_a_sweep_plans_every_method_and_strategy(tmp_path):
+    from mmdg_bench.sweep.plan import plan_sweep
+
+    plan = plan_sweep("synth", "baseline,gmp", "toon", "0", TINY, tmp_path, methods="erm,rna-net")
+    assert [(s.method, s.strategy) for s in plan] == [("erm", "baseline"), ("erm", "gmp"), ("rna-net", "baseline"),
+                                                      ("rna-net", "gmp")]
+    assert plan[2].folder().name.startswith("synth__rna-net+baseline__toon__seed0__")
+    assert plan[0].folder().name.startswith("synth__baseline__toon__seed0__")

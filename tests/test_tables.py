@@ -124,8 +124,10 @@ def test_ablation_table_only_when_gmp_variants_ran():
     assert not any("Table 4" in title for title in titles)
     tables = compare_report(grid({"gmp": [1] * 6, "gmp-no-p": [3] * 6}), "best-val")[0].tables
     ablation = next(t for t in tables if "Table 4" in t.title)
-    assert ablation.text.index.tolist() == ["gmp", "gmp-no-p"]
+    assert ablation.text.index.tolist() == ["gmp-no-p", "gmp"]  # the paper's order: blocks, then gmp
     assert ablation.text.loc["gmp-no-p", "Δ vs gmp"] == "+2.00*"
+    assert ablation.text.loc["gmp-no-p", "Δ vs full"] == "–"  # gmp-igdm-only did not run
+    assert ablation.text.loc["gmp-no-p", "paper row"] == "w/o p"
 
 
 def test_missing_runs_are_counted_and_listed():

@@ -2,6 +2,7 @@
 
 from mmdg_bench.data.dataset import ClipDataset
 from mmdg_bench.data.index import DATASETS, DatasetIndex, index_report, load_index
+from mmdg_bench.data.sampling import EpochSampler
 from mmdg_bench.data.verify import VerifyReport, verify
 
 # Register the datasets.
@@ -9,4 +10,5 @@ from mmdg_bench.data import epic_kitchens as _epic_kitchens  # noqa: F401,E402
 from mmdg_bench.data import hac as _hac  # noqa: F401,E402
 from mmdg_bench.data import synthetic as _synthetic  # noqa: F401,E402
 
-__all__ = ["ClipDataset", "DATASETS", "DatasetIndex", "VerifyReport", "index_report", "load_index", "verify"]
+__all__ = ["ClipDataset", "DATASETS", "DatasetIndex", "EpochSampler", "VerifyReport", "index_report", "load_index",
+           "verify"]

@@ -1,7 +1,13 @@
 """Decode frames and audio samples: mp4 with decord (its own bundled FFmpeg), EPIC's JPEG frame
 folders with PyAV (decord cannot open one image; PyAV decodes a 456x256 JPEG in about 2 ms and
-reads only the clip's frames), wav with Python's `wave` (a clip's window is read without the rest
-of a long per-video file).
+reads only the clip's frames) or, with `data.video.decode: gpu` (`data.flow.decode`), with nvJPEG
+through torchvision, all of a clip's frames in one batched call; wav with Python's `wave` (a clip's
+window is read without the rest of a long per-video file).
+
+GPU decoding runs in the loader's own process (CUDA cannot be used in forked workers), so it needs
+`data.num_workers: 0`. Its RGB pixels may differ from PyAV's where the decoders upsample chroma
+differently (torchvision's CPU decoder on noisy 4:2:0 frames: median 3 levels); grey (flow) frames agree.
+Untested on a GPU: the development machines have none.
 
 Every failure becomes a `MediaError` naming the file. FFmpeg's own log lines go to /dev/null
 so that a corrupt file ends in our one sentence, not in a screen of native messages.
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdg_bench.errors import MediaError
+from mmdg_bench.errors import MediaError, UserError
 
 FRAME_NAME = "frame_{:010d}.jpg"  # EPIC-Kitchens frame folders; numbers start at 1
 _FRAME_FILE = re.compile(r"frame_(\d+)\.jpg$")
@@ -36,7 +42,7 @@ def _native_stderr_silenced():
 
 
 @contextlib.contextmanager
-def _decoding(path: Path):
+def media_errors(path: Path):
     if not Path(path).is_file():
         raise MediaError(path, "file not found")
     try:
@@ -67,16 +73,17 @@ class FrameSource:
     of JPEGs (PyAV, one file per frame). Frames are 0-based indices in a video file and the file
     numbers in a folder (EPIC: from 1)."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, decode: str = "cpu"):
         self.path = Path(path)
         self.is_folder = self.path.is_dir()
+        self.decode = decode  # "gpu": a folder's JPEGs with nvJPEG
         self._reader = None
 
     def reader(self):
         if self._reader is None:
             import decord
 
-            with _decoding(self.path):
+            with media_errors(self.path):
                 self._reader = decord.VideoReader(str(self.path), num_threads=1)
             if len(self._reader) == 0:
                 raise MediaError(self.path, "the video has no frames")
@@ -94,14 +101,29 @@ class FrameSource:
         return 0, len(self.reader())
 
     def read(self, numbers: list[int], grey: bool = False) -> np.ndarray:
-        """(len(numbers), H, W, C) uint8 frames, C = 1 when `grey` (optical flow) else 3 (RGB)."""
+        """(len(numbers), H, W, C) uint8 frames, C = 1 when `grey` (optical flow) else 3 (RGB).
+
+        A video file shorter than the numbers asked for gives its last frame for them: HAC's
+        `_flow_y.mp4` is often a few frames shorter than its `_flow_x.mp4`, whose length the clip
+        was sampled by."""
         if self.is_folder:
-            return _read_folder(self.path, numbers, grey)
+            return _read_folder(self.path, numbers, grey, self.decode == "gpu")
         reader = self.reader()
-        with _decoding(self.path):
-            frames = reader.get_batch(numbers).asnumpy()
-        # A flow video is grey: its decoded R, G and B are equal, so R is the flow component.
-        return frames[..., :1] if grey else frames
+        last = len(reader) - 1
+        with media_errors(self.path):
+            frames = reader.get_batch([min(n, last) for n in numbers]).asnumpy()
+        return luma(frames) if grey else frames
+
+
+# ITU-R BT.601 luma weights: the grey level a flow video's pixels were encoded from (Y of its YUV frames).
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def luma(frames: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB -> (..., 1) uint8 grey, BT.601 luma (not one channel: decoding YUV to RGB
+    leaves the three channels slightly apart)."""
+    grey = np.rint(frames.astype(np.float32) @ LUMA_WEIGHTS)
+    return np.clip(grey, 0, 255).astype(np.uint8)[..., None]
 
 
 def read_video(path: Path, num_frames: int, stride: int = 1, start: int | None = None) -> np.ndarray:
@@ -120,18 +142,55 @@ def _folder_numbers(folder: Path) -> list[int]:
 def _read_jpeg(file: Path, pixel_format: str) -> np.ndarray:
     import av
 
-    with _decoding(file), av.open(str(file)) as container:
+    with media_errors(file), av.open(str(file)) as container:
         return next(container.decode(video=0)).to_ndarray(format=pixel_format)
 
 
-def _read_folder(folder: Path, numbers: list[int], grey: bool) -> np.ndarray:
-    frames = []
-    for number in numbers:
-        file = folder / FRAME_NAME.format(number)
-        if not file.is_file():
-            raise MediaError(file, f"frame {number} is missing from its folder (the clip reads frames "
-                                   f"{numbers[0]} to {numbers[-1]})")
-        frames.append(_read_jpeg(file, "gray" if grey else "rgb24"))
+def _frame_files(folder: Path, numbers: list[int]) -> list[Path]:
+    files = [folder / FRAME_NAME.format(number) for number in numbers]
+    missing = next((n for n, file in zip(numbers, files) if not file.is_file()), None)
+    if missing is not None:
+        raise MediaError(folder / FRAME_NAME.format(missing), f"frame {missing} is missing from its folder (the "
+                                                              f"clip reads frames {numbers[0]} to {numbers[-1]})")
+    return files
+
+
+def _read_jpegs_on_gpu(files: list[Path], grey: bool) -> list[np.ndarray]:
+    """nvJPEG decoding of all the files in one batched call; uint8 arrays back on the CPU, (H, W) grey or
+    (H, W, 3) RGB, as PyAV gives them."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    data = [torch.frombuffer(bytearray(file.read_bytes()), dtype=torch.uint8) for file in files]
+    try:
+        images = decode_jpeg(data, mode=ImageReadMode.GRAY if grey else ImageReadMode.RGB, device="cuda")
+    except RuntimeError as err:
+        reason = str(err).splitlines()[0][:120]
+        raise MediaError(files[0].parent, f"nvJPEG could not decode a frame ({reason})") from None
+    return [(image[0] if grey else image.permute(1, 2, 0)).cpu().numpy() for image in images]
+
+
+def require_gpu_decoding(data_config) -> None:
+    """Refuse `decode: gpu` for a run's frame modalities where it cannot work, before any clip is read."""
+    wanted = [m for m in ("video", "flow") if m in data_config.modalities and getattr(data_config, m).decode == "gpu"]
+    if not wanted:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError(f"'data.{wanted[0]}.decode' is gpu but CUDA is not available on this machine; "
+                        f"set data.{wanted[0]}.decode=cpu")
+    if data_config.num_workers > 0:
+        raise UserError(f"'data.{wanted[0]}.decode: gpu' decodes in the loader's own process (CUDA cannot run in "
+                        f"forked workers); set data.num_workers=0")
+
+
+def _read_folder(folder: Path, numbers: list[int], grey: bool, on_gpu: bool = False) -> np.ndarray:
+    files = _frame_files(folder, numbers)
+    if on_gpu:
+        frames = _read_jpegs_on_gpu(files, grey)
+    else:
+        frames = [_read_jpeg(file, "gray" if grey else "rgb24") for file in files]
     try:
         stacked = np.stack(frames)
     except ValueError:
@@ -162,7 +221,7 @@ def _wav_window(path: Path, offset: float, stop: float | None, seconds: float) -
 def _decoded_window(path: Path, sample_rate: int, offset: float, stop: float | None) -> np.ndarray:
     import decord
 
-    with _decoding(path):
+    with media_errors(path):
         samples = decord.AudioReader(str(path), sample_rate=sample_rate, mono=True)[:].asnumpy()[0]
     if samples.size == 0:
         raise MediaError(path, "the audio stream is empty")
@@ -182,7 +241,7 @@ def _resampled(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
 def read_audio(path: Path | str, sample_rate: int, seconds: float, offset: float = 0.0,
                stop: float | None = None) -> np.ndarray:
     """Mono float32 samples at `sample_rate`: the first `seconds` of the window [offset, stop) (stop
-    None: to the end), tiled when the window is shorter (SimMMDG, SPEC §2)."""
+    None: to the end), tiled when the window is shorter (SimMMDG's audio loader: the first 10 s)."""
     path = Path(path)
     if not path.is_file():
         raise MediaError(path, "file not found")

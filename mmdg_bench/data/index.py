@@ -1,6 +1,6 @@
 """A dataset is a pandas table of clips, one row each: domain, split, label, paths and ranges per modality.
 
-Leave-one-domain-out protocol (SimMMDG, SPEC §1): train = the source domains' `train` split,
+Leave-one-domain-out protocol (SimMMDG; the README's "Protocol"): train = the source domains' `train` split,
 validation = the source domains' `test` split, target = the target domain's `target_splits`.
 
 Column contract of `DatasetIndex.clips` (the loaders read exactly these):

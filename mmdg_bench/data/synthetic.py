@@ -120,7 +120,7 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
         out.writeframes(samples.tobytes())
 
 
-def _write_domain(root: Path, cfg: SynthConfig, domain: int) -> None:
+def _write_domain(root: Path, cfg: SynthConfig, domain: int, clip_written=lambda: None) -> None:
     name = cfg.domains[domain]
     (root / name / "videos").mkdir(parents=True)
     (root / name / "audio").mkdir(parents=True)
@@ -135,12 +135,14 @@ def _write_domain(root: Path, cfg: SynthConfig, domain: int) -> None:
                 write_mp4(root / name / "videos" / f"{stem}.mp4", render_video(rng, label, domain, cfg), cfg.fps)
                 write_wav(root / name / "audio" / f"{stem}.wav", render_audio(rng, label, domain, cfg),
                           cfg.sample_rate)
+                clip_written()
                 rows.append(f"{stem}.mp4,{label}\r\n")  # HAC split files use CRLF, no header
         (root / SPLIT_PATTERN.format(split=split, domain=name)).write_text("".join(rows), newline="")
 
 
-def generate(cfg: SynthConfig, out: Path) -> Path:
-    """Write the synthetic set to `out` atomically (a temporary sibling folder, then a rename)."""
+def generate(cfg: SynthConfig, out: Path, report=lambda done, total: None) -> Path:
+    """Write the synthetic set to `out` atomically (a temporary sibling folder, then a rename);
+    `report(done, total)` follows the clips."""
     if len(cfg.domains) < 2 or cfg.classes < 2:
         raise UserError("the synthetic set needs at least 2 domains and 2 classes")
     if len(set(cfg.domains)) != len(cfg.domains):
@@ -150,8 +152,10 @@ def generate(cfg: SynthConfig, out: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / SPLIT_PATTERN.split("/")[0]).mkdir(parents=True)
     try:
+        total = len(cfg.domains) * cfg.classes * (cfg.train_per_class + cfg.test_per_class)
+        written = iter(range(1, total + 1))
         for domain in range(len(cfg.domains)):
-            _write_domain(tmp, cfg, domain)
+            _write_domain(tmp, cfg, domain, lambda: report(next(written), total))
         (tmp / MANIFEST).write_text(json.dumps(asdict(cfg), indent=2))
         tmp.rename(out)
     finally:

@@ -2,7 +2,7 @@
 
 Deterministic transforms (resize, centre crop, normalisation, spectrograms) are what a cache may
 keep; the train-time random ones (random-resized crop, flip, spectrogram noise and band mask,
-SimMMDG's augmentation, SPEC §2) take a `torch.Generator` so a run is repeatable for its seed.
+SimMMDG's augmentation) take a `torch.Generator` so a run is repeatable for its seed.
 """
 
 import math
@@ -28,7 +28,7 @@ def resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def resize_short_side(frames: torch.Tensor, short: int) -> torch.Tensor:
-    """Resize so that the shorter side is `short`, keeping the aspect ratio (SPEC §2: 256)."""
+    """Resize so that the shorter side is `short`, keeping the aspect ratio (SimMMDG: 256)."""
     height, width = frames.shape[-2:]
     scale = short / min(height, width)
     return resize(frames, max(short, round(height * scale)), max(short, round(width * scale)))
@@ -55,7 +55,7 @@ def _uniform(low: float, high: float, generator: torch.Generator) -> float:
     return low + (high - low) * torch.rand((), generator=generator).item()
 
 
-def _randint(high: int, generator: torch.Generator) -> int:
+def randint(high: int, generator: torch.Generator) -> int:
     """Uniform integer in [0, high]."""
     return int(torch.randint(high + 1, (), generator=generator))
 
@@ -71,7 +71,7 @@ def crop_box(height: int, width: int, scale: list[float], ratio: list[float],
         aspect = math.exp(_uniform(math.log(ratio[0]), math.log(ratio[1]), generator))
         w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
         if 0 < w <= width and 0 < h <= height:
-            return _randint(height - h, generator), _randint(width - w, generator), h, w
+            return randint(height - h, generator), randint(width - w, generator), h, w
     aspect = min(max(width / height, ratio[0]), ratio[1])
     w, h = (width, round(width / aspect)) if width / height <= aspect else (round(height * aspect), height)
     return (height - h) // 2, (width - w) // 2, h, w
@@ -121,7 +121,7 @@ def tukey_window(length: int, alpha: float = 0.25) -> torch.Tensor:
 
 
 class LogSpectrogram:
-    """SimMMDG's audio input (SPEC §2): a one-sided power spectral density per window (Tukey
+    """SimMMDG's audio input (its audio loader): a one-sided power spectral density per window (Tukey
     window, each segment's mean removed, density scaling: scipy.signal.spectrogram's defaults, in
     single precision as scipy computes for float32 samples), log(S + 1e-7), z-normalised per sample.
     Window 512 and hop 159 (overlap 353) on 10 s at 16 kHz give (1, 257, 1004)."""
@@ -148,16 +148,16 @@ class LogSpectrogram:
 
 
 def add_uniform_noise(spec: torch.Tensor, amplitude: float, generator: torch.Generator) -> torch.Tensor:
-    """SimMMDG's train-time audio noise: U(-amplitude, amplitude) per bin (SPEC §2: 0.05)."""
+    """SimMMDG's train-time audio noise: U(-amplitude, amplitude) per bin (SimMMDG: 0.05)."""
     return spec + (torch.rand(spec.shape, generator=generator) * 2 - 1) * amplitude
 
 
 def zero_frequency_band(spec: torch.Tensor, rows: int, generator: torch.Generator) -> torch.Tensor:
-    """SimMMDG's train-time band mask: `rows` consecutive frequency rows set to 0 (SPEC §2: 9)."""
+    """SimMMDG's train-time band mask: `rows` consecutive frequency rows set to 0 (SimMMDG: 9)."""
     bins = spec.shape[-2]
     if rows >= bins:
         return torch.zeros_like(spec)
-    start = _randint(bins - rows - 1, generator)
+    start = randint(bins - rows - 1, generator)
     masked = spec.clone()
     masked[..., start:start + rows, :] = 0
     return masked

@@ -2,8 +2,9 @@
 
     mmdg-bench data verify --preset hac --data-root PATH --sample 200
 
-Each clip is read exactly as a run reads it (`ClipDataset.load`), so a file that passes here does
-not stop a run later; a file that is absent is "missing", one that exists but fails is "corrupt".
+Each clip is decoded as a run reads it (`ClipDataset.load`, the evaluation view; a training clip's
+jittered frames come from the same files), so a file that passes here does not stop a run later; a
+file that is absent is "missing", one that exists but fails is "corrupt".
 """
 
 from collections.abc import Callable

@@ -4,23 +4,92 @@
     metrics.jsonl   one line per epoch: losses, every accuracy, strategy diagnostics
     summary.json    identifiers, model selections, clip counts (written atomically)
     done            written last: a folder without it is unfinished and is never read as a result
+
+One process trains a folder at a time: it holds an exclusive lock on <out>/.locks/<folder name>.lock
+(outside the folder, which a fresh start deletes and recreates).
 """
 
+import errno
+import fcntl
+import functools
 import json
 import os
 import shutil
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+
+from mmdg_bench.errors import UserError
 
 DONE = "done"
 SUMMARY = "summary.json"
 METRICS = "metrics.jsonl"
 CONFIG = "config.yaml"
+LOCKS = ".locks"
+
+
+class RunFolderBusy(UserError):
+    """Another process holds the run folder's lock: it is training that run now."""
 
 
 def run_name(preset: str, strategy: str, target: str, seed: int, config_hash: str) -> str:
     return f"{preset}__{strategy}__{target}__seed{seed}__{config_hash}"
+
+
+def run_label(method: str, strategy: str) -> str:
+    """"gmp" for ERM (the default method) under gmp; "simmmdg+gmp" for another method."""
+    return strategy if method == "erm" else f"{method}+{strategy}"
+
+
+def run_folder_of(config, target: str, out_root: Path | str) -> "RunFolder":
+    """The folder of the run of `config` (a Config) holding out `target`, under `out_root`."""
+    label = run_label(config.method.name, config.strategy.name)
+    return RunFolder(Path(out_root) / run_name(config.preset, label, target, config.seed, config.hash(target)))
+
+
+@contextmanager
+def exclusive_lock(path: Path, what: str, wait: bool = False):
+    """Hold a POSIX record lock (fcntl) on `path` for the block. Such a lock works across the hosts of
+    a shared file system (NFS, Lustre) and is released by the OS when its holder dies, so a killed
+    process never blocks the next one. Raises RunFolderBusy when another process holds it (or waits
+    for it with `wait`). The holder writes its pid and host into the file, to be named to the others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # closing the descriptor releases the lock
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as err:
+            if err.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            raise RunFolderBusy(f"{what} is being trained by another process ({lock_holder(path)}); "
+                                f"wait for it to finish or stop that process, then run again") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def lock_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text())
+        return f"pid {holder['pid']} on {holder['host']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its pid is unknown"
+
+
+def one_trainer_per_folder(train):
+    """Decorates `train(config, target, out_root, ...)`: the run folder's lock is held while it runs,
+    so a second process that would train the same folder gets RunFolderBusy instead."""
+
+    @functools.wraps(train)
+    def locked(config, target: str, out_root, *args, **kwargs):
+        with run_folder_of(config, target, out_root).lock():
+            return train(config, target, out_root, *args, **kwargs)
+
+    return locked
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -36,6 +105,24 @@ class RunFolder:
 
     def is_done(self) -> bool:
         return (self.path / DONE).is_file()
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.parent / LOCKS / f"{self.path.name}.lock"
+
+    def lock(self, wait: bool = False):
+        """The exclusive lock of this run folder, as a context manager (see `exclusive_lock`)."""
+        return exclusive_lock(self.lock_path, f"run folder {self.path}", wait)
+
+    def is_locked(self) -> bool:
+        """Whether another process holds the lock now (is training this run)."""
+        if not self.lock_path.is_file():
+            return False
+        try:
+            with self.lock():
+                return False
+        except RunFolderBusy:
+            return True
 
     def start(self, config: dict) -> None:
         """Begin a fresh run: an unfinished earlier attempt in this folder is discarded."""

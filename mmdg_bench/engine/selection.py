@@ -1,4 +1,5 @@
-"""Model selection over a run's epochs (SPEC §1): best source validation, last, oracle."""
+"""Model selection over a run's epochs (SimMMDG's protocol; MMDG-Bench reports the last): best source
+validation, last, oracle."""
 
 SELECTIONS = ("best-val", "last", "oracle")
 

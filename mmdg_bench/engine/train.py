@@ -6,6 +6,7 @@
 """
 
 import random
+import resource
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -13,19 +14,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 import mmdg_bench
-from mmdg_bench.config import Config
+from mmdg_bench.config import Config, require_device
 from mmdg_bench.data import ClipDataset, load_index
-from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, restore, save_checkpoint
-from mmdg_bench.engine.evaluate import evaluate, move
-from mmdg_bench.engine.run_folder import RunFolder, run_name
+from mmdg_bench.data.decoding import require_gpu_decoding
+from mmdg_bench.data.sampling import EpochSampler
+from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, restore, save_checkpoint, save_weights
+from mmdg_bench.engine.acceleration import autocast, configure_backends, loader_options, prepare_encoders, to_device
+from mmdg_bench.engine.evaluate import evaluate
+from mmdg_bench.engine.run_folder import one_trainer_per_folder, run_folder_of
 from mmdg_bench.engine.selection import select_epochs
 from mmdg_bench.errors import UserError
+from mmdg_bench.features import FeatureDataset, open_caches
+from mmdg_bench.losses import detaches_unimodal_heads, loss_terms
+from mmdg_bench.methods import METHODS
 from mmdg_bench.models import build_model
+from mmdg_bench.models.weights import check_weights_present
 from mmdg_bench.strategies import STRATEGIES, StepLosses
+from mmdg_bench.strategies.base import DOMAIN
 
 
 class NullProgress:
@@ -35,6 +43,7 @@ class NullProgress:
     def resume(self, finished_epochs: int) -> None: ...
     def advance(self) -> None: ...
     def end_epoch(self, line: dict) -> None: ...
+    def decoding(self, split: str, done: int, total: int) -> None: ...
     def end_run(self) -> None: ...
 
 
@@ -56,37 +65,56 @@ def seed_everything(seed: int) -> None:
 
 
 def step_losses(model, batch: dict, config: Config) -> StepLosses:
+    """The step's loss terms: the run's method's (ERM's, `mmdg_bench/losses.py`, for a bare model)."""
     out = model(batch)
     labels, domains = batch["label"], batch["domain"]
-    return StepLosses(
-        outputs=out, labels=labels, domains=domains,
-        fused_ce=F.cross_entropy(out.fused_logits, labels),
-        unimodal_ce={m: F.cross_entropy(logits, labels) for m, logits in out.unimodal_logits.items()},
-        domain_ce={m: F.cross_entropy(logits, domains) for m, logits in out.domain_logits.items()},
-        unimodal_weight=config.loss.unimodal_weight, domain_weight=config.loss.domain_weight,
-    )
+    method = getattr(model, "method", None)
+    terms = method.terms(out, batch) if method is not None else loss_terms(out, labels, domains, config.loss)
+    return StepLosses(outputs=out, labels=labels, domains=domains, terms=terms)
+
+
+def resolve_device(device: str) -> str:
+    """`auto`: the GPU when torch sees one, else the CPU."""
+    require_device(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def environment(config: Config, device: str) -> dict:
+    """What a run's numbers may depend on beyond its config: recorded so `compare` can warn."""
+    return {"torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.startswith("cuda")
+            else "cpu", "threads": torch.get_num_threads(), "deterministic": config.deterministic}
 
 
 def check_finite(model, epoch: int) -> None:
+    """Stop on a NaN or inf gradient. One fused norm over every gradient (one host sync per step);
+    only when it is not finite are the parameters searched for the one to name."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads, foreach=True)):
+        return
     for name, p in model.named_parameters():
         if p.grad is not None and not torch.isfinite(p.grad).all():
             raise NonFiniteGradient(f"the gradient of {name} became NaN or inf in epoch {epoch}; "
                                     f"lower optim.lr or check the strategy's hyper-parameters")
 
 
-def train_epoch(model, strategy, optimizer, loader, config: Config, epoch: int, progress) -> dict:
+def train_epoch(model, strategy, optimizer, loader, device: str, epoch: int, config: Config, progress) -> dict:
     model.train()
     strategy.start_epoch(epoch)
+    loader.sampler.set_epoch(epoch)
     sums: dict[str, float] = defaultdict(float)
     steps = 0
     for batch in loader:
-        batch = move(batch, config.device)
-        step = step_losses(model, batch, config)
+        batch = to_device(batch, device, config.channels_last)
+        with autocast(device, config.precision):
+            step = step_losses(model, batch, config)
         optimizer.zero_grad(set_to_none=True)
         diagnostics = strategy.backward(step)
         check_finite(model, epoch)
         optimizer.step()
-        sums["loss_cls"] += step.classification.item()
+        model.method.after_step()
+        sums["loss_cls"] += sum(t.value for t in step.terms if t.group != DOMAIN).item()
         sums["loss_dom"] += step.domain.item()
         sums["acc_fused"] += 100.0 * (step.outputs.fused_logits.argmax(1) == step.labels).float().mean().item()
         for key, value in diagnostics.items():
@@ -99,32 +127,63 @@ def train_epoch(model, strategy, optimizer, loader, config: Config, epoch: int, 
     return {"train": train, "strategy": diag}
 
 
-def prepare(dataset: ClipDataset, on_corrupt: str, decode_all: bool) -> list[str]:
-    """Decode up front where the config asks for it, so a bad file stops the run before it starts."""
+def prepare(dataset: ClipDataset, on_corrupt: str, decode_all: bool, report=lambda done, total: None) -> list[str]:
+    """Decode up front where the config asks for it, so a bad file stops the run before it starts;
+    `report(done, total)` follows the clips."""
     if on_corrupt == "skip":
-        return dataset.drop_unreadable()
+        return dataset.drop_unreadable(report)
+    dataset.require_files()  # a missing file stops the run here, not in the middle of an epoch
     if decode_all:
         for i in range(len(dataset)):
             dataset[i]
+            report(i + 1, len(dataset))
     return []
 
 
-def build_loaders(config: Config, parts: dict, sources: list[str]):
+def build_loaders(config: Config, parts: dict, sources: list[str], progress=NullProgress(), caches=None):
+    """The training loader (shuffled, augmented, whole batches only: a one-clip batch makes the
+    confidence ratios meaningless) and one evaluation loader per other part; from the feature
+    `caches` (data.source: features) when given, without decoding or loader workers."""
     data = config.data
+    require_gpu_decoding(data)
     datasets, skipped = {}, []
     for name, clips in parts.items():
-        ds = ClipDataset(clips, data.modalities, data, sources, cache=data.cache_decoded, train=(name == "train"))
-        skipped += prepare(ds, data.on_corrupt, data.cache_decoded)
+        if caches is not None:
+            datasets[name] = FeatureDataset(clips, caches, sources, train=(name == "train"))
+            continue
+        ds = ClipDataset(clips, data.modalities, data, sources, cache=data.cache_decoded, train=(name == "train"),
+                         seed=config.seed)
+        skipped += prepare(ds, data.on_corrupt, data.cache_decoded,
+                           lambda done, total, split=name: progress.decoding(split, done, total))
         if len(ds) == 0:
             raise UserError(f"the {name} split has no readable clips")
         datasets[name] = ds
-    generator = torch.Generator().manual_seed(config.seed)
-    loaders = {
-        name: DataLoader(ds, batch_size=config.optim.batch_size, shuffle=(name == "train"),
-                         generator=generator if name == "train" else None, num_workers=data.num_workers)
-        for name, ds in datasets.items()
-    }
+    batch = config.optim.batch_size
+    if len(datasets["train"]) < batch:
+        raise UserError(f"the training split has {len(datasets['train'])} clips, fewer than one batch "
+                        f"(optim.batch_size={batch}); lower optim.batch_size")
+    shuffle = torch.Generator().manual_seed(config.seed)
+    options = loader_options(resolve_device(config.device), 0 if caches else data.num_workers, data.prefetch)
+    loaders = {name: DataLoader(ds, batch_size=batch, **options) for name, ds in datasets.items() if name != "train"}
+    loaders["train"] = DataLoader(datasets["train"], batch_size=batch, drop_last=True, **options,
+                                  sampler=EpochSampler(len(datasets["train"]), shuffle=True, generator=shuffle))
     return loaders, {name: len(ds) for name, ds in datasets.items()}, skipped
+
+
+def keep_selected_weights(folder: Path, model, epochs: list[dict]) -> None:
+    """After an epoch: its weights as `last`, and as `best-val` when it is the best-val selection so
+    far (ties to the later epoch, as `select_epochs`)."""
+    save_weights(folder, "last", model)
+    if select_epochs(epochs)["best-val"] is epochs[-1]:
+        save_weights(folder, "best-val", model)
+
+
+def peak_memory(device: str) -> dict[str, float]:
+    """Peak resident memory of this process (MiB) and, on a GPU, peak allocated GPU memory (MiB)."""
+    peak = {"rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if device.startswith("cuda"):
+        peak["gpu_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return peak
 
 
 def mean_diagnostics(epochs: list[dict]) -> dict[str, float]:
@@ -133,31 +192,50 @@ def mean_diagnostics(epochs: list[dict]) -> dict[str, float]:
     return {k: float(np.mean([e["strategy"][k] for e in epochs if k in e["strategy"]])) for k in keys}
 
 
-def train_run(config: Config, target: str, out_root: Path | str, progress=None, force: bool = False) -> RunResult:
+def run_model(config: Config, num_classes: int, num_domains: int, device: str, caches=None):
+    """The run's model as its strategy trains it (which decides whether the unimodal heads read
+    detached features); `mmdg-bench evaluate` rebuilds a finished run's model with it."""
+    strategy_cls = STRATEGIES.get(config.strategy.name)
+    return build_model(config.model, config.data.modalities, num_classes, num_domains,
+                       detaches_unimodal_heads(config.loss.classification, strategy_cls), config.method,
+                       config.loss, config.seed,
+                       feature_dims=caches and {m: cache.dim for m, cache in caches.items()}).to(device)
+
+
+@one_trainer_per_folder
+def train_run(config: Config, target: str, out_root: Path | str, progress=None, force: bool = False,
+              loggers=None) -> RunResult:
     """Train one run into its folder; a finished folder is reused, an interrupted one resumed from
-    its last epoch checkpoint (`force` retrains from scratch)."""
+    its last epoch checkpoint (`force` retrains from scratch). `loggers`: a RunLogger (default: the
+    trackers `config.loggers` names, mmdg_bench/loggers/)."""
+    from mmdg_bench.loggers import flat_metrics, make_loggers
+
     progress = progress or NullProgress()
+    loggers = loggers or make_loggers(config.loggers)  # a tracker that is not installed stops here
+    check_weights_present(config.model, config.data.modalities)  # before any data is read
     index = load_index(config.data)
     sources = index.sources(target)
-    folder = RunFolder(Path(out_root) / run_name(config.preset, config.strategy.name, target, config.seed,
-                                                  config.hash(target)))
+    folder = run_folder_of(config, target, out_root)
     if folder.is_done() and not force:
         return RunResult(folder.path, folder.summary(), reused=True)
     started = time.perf_counter()
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    configure_backends(config.deterministic)
     seed_everything(config.seed)
-    model = build_model(config.model, config.data.modalities, len(index.classes), len(sources)).to(config.device)
     strategy_cls = STRATEGIES.get(config.strategy.name)
-    strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model)
+    caches = open_caches(config) if config.data.source == "features" else None
+    model = run_model(config, len(index.classes), len(sources), device, caches)
+    prepare_encoders(model, device, config.channels_last, config.compile)
+    strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     parts = index.protocol(target)
-    parts["train"], holdout = strategy.holdout_split(parts["train"], config.seed)
-    if holdout is not None:
-        parts["holdout"] = holdout
-    loaders, clip_counts, skipped = build_loaders(config, parts, sources)
-    strategy.attach({k: loaders[k] for k in ("train", "holdout") if k in loaders})  # never val/target
+    parts["train"], extra = strategy.holdout_split(parts["train"])
+    parts.update(extra or {})
+    loaders, clip_counts, skipped = build_loaders(config, parts, sources, progress, caches)
+    strategy.attach({k: loaders[k] for k in ("train", *(extra or {}))})  # never val/target
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
-    shuffle = loaders["train"].generator
+    shuffle = loaders["train"].sampler.generator
 
     saved = None if force else load_checkpoint(folder.path)
     if saved is not None:
@@ -167,28 +245,40 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
         epochs = []
     progress.start_run(folder.path.name, config.optim.epochs, len(loaders["train"]))
     progress.resume(len(epochs))
-    for epoch in range(len(epochs) + 1, config.optim.epochs + 1):
-        line = {"epoch": epoch, **train_epoch(model, strategy, optimizer, loaders["train"], config, epoch, progress)}
-        line["val"] = evaluate(model, loaders["val"], config.device)
-        line["target"] = evaluate(model, loaders["target"], config.device)
-        folder.append_metrics(line)
-        save_checkpoint(folder.path, epoch, model, optimizer, strategy, shuffle)
-        epochs.append(line)
-        progress.end_epoch(line)
+    loggers.start(folder.path.name, folder.path, config.to_dict())
+    try:
+        for epoch in range(len(epochs) + 1, config.optim.epochs + 1):
+            line = {"epoch": epoch, **train_epoch(model, strategy, optimizer, loaders["train"], device, epoch,
+                                                  config, progress)}
+            line["val"] = evaluate(model, loaders["val"], device, config.precision)
+            line["target"] = evaluate(model, loaders["target"], device, config.precision)
+            folder.append_metrics(line)
+            epochs.append(line)
+            if config.keep_weights:
+                keep_selected_weights(folder.path, model, epochs)
+            save_checkpoint(folder.path, epoch, model, optimizer, strategy, shuffle)
+            loggers.log_epoch(epoch, flat_metrics(line))
+            progress.end_epoch(line)
+    except BaseException:
+        loggers.finish(None)  # the trackers close their run as stopped; the checkpoint resumes it
+        raise
     progress.end_run()
 
     summary = {
         "preset": config.preset, "dataset": config.data.dataset, "strategy": config.strategy.name,
+        "strategy_info": STRATEGIES.info(config.strategy.name), "method": config.method.name,
+        "method_info": METHODS.info(config.method.name), "environment": environment(config, device),
         "target_domain": target, "source_domains": sources, "seed": config.seed,
         "config_hash": config.hash(target), "modalities": config.data.modalities,
         "classes": index.classes, "epochs": config.optim.epochs, "clips": clip_counts,
         "skipped_clips": skipped, "diagnostics": mean_diagnostics(epochs),
         "selection": {rule: {"epoch": e["epoch"], "val": e["val"], "target": e["target"]}
                       for rule, e in select_epochs(epochs).items()},
-        "wall_s": round(time.perf_counter() - started, 2),
+        "wall_s": round(time.perf_counter() - started, 2), "memory": peak_memory(device),
         "version": mmdg_bench.__version__, "config": config.to_dict(),
     }
     folder.finish(summary)
+    loggers.finish(summary)
     remove_checkpoint(folder.path)
     return RunResult(folder.path, summary, reused=False)
 

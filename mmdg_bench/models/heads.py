@@ -1,4 +1,5 @@
-"""Classifier heads and the DANN domain discriminator behind a gradient-reversal layer (SPEC §3)."""
+"""Classifier heads and the DANN domain discriminator behind a gradient-reversal layer (GMP,
+arXiv 2603.14175, Sec. 3; DANN: Ganin & Lempitsky 2015)."""
 
 import torch
 from torch import nn

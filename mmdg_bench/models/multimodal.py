@@ -1,12 +1,15 @@
-"""The model shared by every strategy (SPEC §3): per-modality encoders, concat fusion, a unimodal
-classifier and a domain discriminator per modality. Modalities are a list; any number works."""
+"""The model shared by every strategy (GMP, arXiv 2603.14175, Sec. 3): per-modality encoders, a fused
+classifier (`model.fusion`, concat by default), a unimodal classifier and a domain discriminator per
+modality, and the modules of the run's MMDG method (`model.method`). Modalities are a list; any
+number works, one included (then the fused head sees that modality alone)."""
 
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from mmdg_bench.models.encoders import ENCODERS
+from mmdg_bench.models.encoders import build_encoder
+from mmdg_bench.models.fusion import FUSIONS
 from mmdg_bench.models.heads import DomainDiscriminator, mlp_head
 
 IN_CHANNELS = {"video": 3, "audio": 1, "flow": 2}
@@ -22,26 +25,34 @@ class ModelOutputs:
 
 class MultimodalModel(nn.Module):
     def __init__(self, encoders: dict[str, nn.Module], feature_dim: int, num_classes: int,
-                 num_domains: int, head_hidden: int, grl_coeff: float):
+                 num_domains: int, head_hidden: int, grl_coeff: float, detach_unimodal: bool = False,
+                 fusion: str = "concat"):
         super().__init__()
         self.modalities = list(encoders)
         self.encoders = nn.ModuleDict(encoders)
-        self.fused_head = mlp_head(feature_dim * len(encoders), head_hidden, num_classes)
+        # An encoder may say how wide its feature is (a pretrained backbone's pooled vector); else feature_dim.
+        self.dims = {m: getattr(encoder, "out_dim", feature_dim) for m, encoder in encoders.items()}
+        dims = self.dims
+        self.fused_head = FUSIONS.get(fusion)(dims, head_hidden, num_classes)
         self.unimodal_heads = nn.ModuleDict(
-            {m: mlp_head(feature_dim, head_hidden, num_classes) for m in self.modalities})
+            {m: mlp_head(dims[m], head_hidden, num_classes) for m in self.modalities})
         self.discriminators = nn.ModuleDict(
-            {m: DomainDiscriminator(feature_dim, head_hidden, num_domains, grl_coeff) for m in self.modalities})
+            {m: DomainDiscriminator(dims[m], head_hidden, num_domains, grl_coeff) for m in self.modalities})
+        # loss.classification "paper": the unimodal heads read detached features (mmdg_bench/losses.py).
+        self.detach_unimodal = detach_unimodal
+        self.method = None  # the run's MMDG method (an nn.Module: its parameters are the model's), set by build_model
 
     def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.encoders[m](batch[m]) for m in self.modalities}
 
     def heads(self, features: dict[str, torch.Tensor]) -> ModelOutputs:
         """Everything above the encoders; split out so a strategy can act at the feature level."""
-        fused = self.fused_head(torch.cat([features[m] for m in self.modalities], dim=1))
+        fused = self.fused_head(features, self.unimodal_heads)
         return ModelOutputs(
             features=features,
             fused_logits=fused,
-            unimodal_logits={m: self.unimodal_heads[m](features[m]) for m in self.modalities},
+            unimodal_logits={m: self.unimodal_heads[m](features[m].detach() if self.detach_unimodal else features[m])
+                             for m in self.modalities},
             domain_logits={m: self.discriminators[m](features[m]) for m in self.modalities},
         )
 
@@ -52,11 +63,25 @@ class MultimodalModel(nn.Module):
         return [p for p in self.encoders[modality].parameters() if p.requires_grad]
 
 
-def build_model(model_config, modalities: list[str], num_classes: int, num_domains: int) -> MultimodalModel:
-    encoders = {
-        m: ENCODERS.get(model_config.encoders[m])(in_channels=IN_CHANNELS.get(m, 1),
-                                                  feature_dim=model_config.feature_dim)
-        for m in modalities
-    }
-    return MultimodalModel(encoders, model_config.feature_dim, num_classes, num_domains,
-                           model_config.head_hidden, model_config.grl_coeff)
+def build_model(model_config, modalities: list[str], num_classes: int, num_domains: int,
+                detach_unimodal: bool = False, method=None, loss_config=None, seed: int = 0,
+                feature_dims: dict[str, int] | None = None) -> MultimodalModel:
+    """The model of a run; `method` is a MethodConfig-like (name, params) to build, with the run's
+    `loss_config` and trial `seed` (None: no method module; the engine then uses the plain ERM terms)."""
+    if feature_dims is not None:  # training from the feature cache: only the frozen regime's adapters
+        from mmdg_bench.features import feature_adapters
+
+        encoders = feature_adapters(model_config, modalities, feature_dims, model_config.feature_dim)
+    else:
+        encoders = {m: build_encoder(model_config.encoders[m], m, IN_CHANNELS.get(m, 1), model_config.feature_dim,
+                                     weights_dir=model_config.weights_dir) for m in modalities}
+    model = MultimodalModel(encoders, model_config.feature_dim, num_classes, num_domains,
+                            model_config.head_hidden, model_config.grl_coeff, detach_unimodal, model_config.fusion)
+    if method is not None:
+        from mmdg_bench.methods import METHODS, MethodContext
+
+        method_cls = METHODS.get(method.name)
+        context = MethodContext(list(modalities), dict(model.dims), num_classes, num_domains, loss_config, seed,
+                                model.encoders)
+        model.method = method_cls(method_cls.Params(**method.params), context)
+    return model

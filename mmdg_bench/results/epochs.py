@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmdg_bench.engine.run_folder import METRICS, SUMMARY
-from mmdg_bench.results.collect import ID_COLUMNS, finished_run_rows
+from mmdg_bench.engine.run_folder import METRICS
+from mmdg_bench.results.collect import ROW, Damaged, finished_run_rows, label_rows, read_summary, run_identity
 
 ALL_TARGETS = "all targets"
 # metrics.jsonl section -> column prefix; "strategy" becomes "diag" to match the runs table of `collect`.
 SECTIONS = {"train": "train", "val": "val", "target": "target", "strategy": "diag"}
-CURVE_KEYS = ["preset", "dataset", "strategy", "target_domain", "seed", "epoch"]
+CURVE_KEYS = ["preset", "dataset", ROW, "target_domain", "seed", "epoch"]
 
 
 def flatten(line: dict) -> dict:
@@ -47,26 +47,31 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def run_rows(folder: Path) -> list[dict]:
-    """Every epoch of one finished run, each carrying the run's identifiers from summary.json."""
-    summary = json.loads((folder / SUMMARY).read_text())
-    ids = {key: summary[key] for key in ID_COLUMNS}
-    ids["modalities"] = ",".join(summary["modalities"])
-    return [{**ids, **epoch} for epoch in read_metrics(folder / METRICS)]
+    """Every epoch of one finished run, each carrying the run's identity from summary.json."""
+    identity = run_identity(read_summary(folder))
+    return [{**identity, **epoch} for epoch in read_metrics(folder / METRICS)]
+
+
+def epoch_runs(results_dir: Path | str) -> tuple[pd.DataFrame, list[Damaged]]:
+    """One row per (finished run, epoch) under `results_dir`, each labelled with its ROW (strategy and
+    configuration, as in the leaderboards); and the finished runs that could not be read."""
+    collected = finished_run_rows(results_dir, run_rows)
+    table = label_rows(pd.DataFrame(collected.rows))
+    return table.sort_values(CURVE_KEYS, kind="stable", ignore_index=True), collected.damaged
 
 
 def epoch_table(results_dir: Path | str) -> pd.DataFrame:
-    """One row per (finished run, epoch) under `results_dir`; unfinished folders are ignored."""
-    rows = finished_run_rows(results_dir, run_rows)
-    return pd.DataFrame(rows).sort_values(CURVE_KEYS, kind="stable", ignore_index=True)
+    """`epoch_runs` without the damaged runs; unfinished folders are ignored."""
+    return epoch_runs(results_dir)[0]
 
 
 def seed_curves(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """(preset, dataset, strategy, target_domain, seed, epoch, value), plus rows with target_domain
+    """(preset, dataset, row, target_domain, seed, epoch, value), plus rows with target_domain
     ALL_TARGETS: per seed and epoch, the mean over every target domain of the preset. A seed that
     misses a target (or an epoch of one) is left out of ALL_TARGETS, as in the leaderboard's Avg."""
     if metric not in table.columns:
         return pd.DataFrame(columns=[*CURVE_KEYS, "value"])
-    # Runs of one (strategy, target, seed) under several configs are averaged, like the leaderboards do.
+    # Duplicate runs of one (row, target, seed) are averaged, as the leaderboards' paired tests do.
     runs = (table.dropna(subset=[metric]).groupby(CURVE_KEYS, as_index=False)[metric].mean()
             .rename(columns={metric: "value"}))
     targets = table.groupby("preset").target_domain.nunique()
@@ -77,7 +82,7 @@ def seed_curves(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def epoch_stats(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """(preset, dataset, strategy, target_domain, epoch, mean, std, n): over seeds, std with ddof=1
+    """(preset, dataset, row, target_domain, epoch, mean, std, n): over seeds, std with ddof=1
     (NaN for a single seed, as in the leaderboards), per target domain and for ALL_TARGETS."""
     keys = [k for k in CURVE_KEYS if k != "seed"]
     curves = seed_curves(table, metric)

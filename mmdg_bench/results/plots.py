@@ -4,7 +4,9 @@
     mmdg-bench plot results/runs --out results/figures
 
 One figure per preset and kind (presets are never mixed: their numbers are not comparable), small
-multiples per held-out target domain plus an "all targets" mean, one fixed colour per strategy.
+multiples per held-out target domain plus an "all targets" mean, one fixed colour per strategy (its
+summary's "strategy_info" colour, else the known one), a solid line for main strategies, dashed for
+GMP's Table 4 ablations, one line per configuration (leaderboard row) of a strategy.
 """
 
 import hashlib
@@ -19,31 +21,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from mmdg_bench.results.epochs import ALL_TARGETS, epoch_stats, epoch_table
+from mmdg_bench.results.collect import ROW, Damaged
+from mmdg_bench.results.epochs import ALL_TARGETS, epoch_runs, epoch_stats
+from mmdg_bench.results.reference import EXTRA, MAIN, MODULATION, PROJECTION, strategy_info
+from mmdg_bench.results.tables import UNORDERED
 
 FORMATS = ("png", "pdf")
-# Fixed so a strategy keeps its colour across figures, presets and papers; GMP's Table 4
-# ablations get lighter or related hues and a dashed line (see `line_style`).
-STRATEGY_COLOURS = {
-    "baseline": "#4d4d4d",
-    "ogm-ge": "#1f77b4",
-    "grad-blending": "#ff7f0e",
-    "pcgrad": "#9467bd",
-    "gmp": "#d62728",
-    "gmp-fast": "#e377c2",
-    "gmp-igdm-only": "#2ca02c",
-    "gmp-cagp-only": "#17becf",
-    "gmp-unified": "#8c564b",
-    "gmp-no-k": "#bcbd22",
-    "gmp-no-p": "#aec7e8",
-    "gmp-fixed-proj-cls": "#ffbb78",
-    "gmp-fixed-proj-dom": "#98df8a",
-    "gmp-pcgrad": "#c5b0d5",
-    "gmp-reverse-cagp": "#c49c94",
-}
-# For strategies registered later: dark hues, away from the mid and light ones above, and a
-# dash-dot line, so a new strategy is not mistaken for a known one.
+# For strategies that state no colour and are not known: dark hues, away from the mid and light ones
+# of the known strategies, and a dash-dot line, so a new strategy is not mistaken for a known one.
 FALLBACK_PALETTE = ("#000000", "#08306b", "#3f007d", "#00441b", "#7f2704", "#014636", "#67001f")
+# Main strategies solid; GMP's Table 4 ablations dashed, so they read as variants of the solid gmp line.
+BLOCK_STYLES = {MAIN: "-", MODULATION: "--", PROJECTION: "--", EXTRA: ":"}
+UNKNOWN_STYLE = "-."
+# A strategy's further configurations (rows) keep its colour and take these dash patterns.
+CONFIG_DASHES = ((0, (1, 1)), (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
 COEFFICIENTS = {  # GMP Eq. 9/10 quantities -> y-axis label and a reference line (None: no line)
     "rho": ("ρ: semantic dominance\nratio (1 = balanced)", 1.0),
     "sigma": ("σ: domain-invariance dominance\nratio (1 = balanced)", 1.0),
@@ -57,23 +48,34 @@ MARKERS_UP_TO = 12  # epochs; beyond this, markers would blur the line
 def strategy_colour(name: str) -> str:
     """The fixed colour of a known strategy; an unknown name is hashed into FALLBACK_PALETTE
     (sha256, not hash(): Python salts string hashes per process)."""
-    if name in STRATEGY_COLOURS:
-        return STRATEGY_COLOURS[name]
+    known = strategy_info(name)
+    if known is not None:
+        return known.colour
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
     return FALLBACK_PALETTE[digest % len(FALLBACK_PALETTE)]
 
 
-def line_style(name: str) -> str:
-    """GMP ablations dashed, so they read as variants of the solid `gmp` line; unknown names dash-dot."""
-    if name not in STRATEGY_COLOURS:
-        return "-."
-    return "--" if name.startswith("gmp-") and name != "gmp-fast" else "-"
+@dataclass(frozen=True)
+class LineStyle:
+    colour: str
+    dash: object  # a Matplotlib linestyle
+    order: tuple  # sort key of the legend
 
 
-def strategy_order(names) -> list[str]:
-    """Known strategies in STRATEGY_COLOURS order, then the others alphabetically: legends line up."""
-    known = [n for n in STRATEGY_COLOURS if n in set(names)]
-    return known + sorted(set(names) - set(known))
+def line_styles(runs: pd.DataFrame) -> dict[str, LineStyle]:
+    """Per row label: colour, dash and legend order from the runs' "strategy_info" (collected as
+    info/ columns), else from the known strategies, else a hashed colour and a dash-dot line."""
+    styles, seen = {}, {}
+    first = runs.drop_duplicates(ROW)
+    for row, strategy, colour, block, order in zip(first[ROW], first.strategy, first["info/colour"],
+                                                   first["info/block"], first["info/order"]):
+        colour = colour if isinstance(colour, str) else strategy_colour(strategy)
+        dash = BLOCK_STYLES.get(block, UNKNOWN_STYLE)
+        count = seen[strategy] = seen.get(strategy, -1) + 1
+        if count:
+            dash = CONFIG_DASHES[(count - 1) % len(CONFIG_DASHES)]
+        styles[row] = LineStyle(colour, dash, (UNORDERED if pd.isna(order) else order, strategy, row))
+    return dict(sorted(styles.items(), key=lambda item: item[1].order))
 
 
 @dataclass(frozen=True)
@@ -139,20 +141,20 @@ def figure_specs(runs: pd.DataFrame) -> list[FigureSpec]:
     return accuracy_specs(runs) + cosine_specs(runs) + coefficient_specs(runs)
 
 
-def draw_curve(ax, curve: pd.DataFrame, strategy: str) -> None:
-    colour, epochs = strategy_colour(strategy), curve.epoch.to_numpy()
+def draw_curve(ax, curve: pd.DataFrame, row: str, style: LineStyle) -> None:
+    epochs = curve.epoch.to_numpy()
     marker = "o" if len(epochs) <= MARKERS_UP_TO else None
-    ax.plot(epochs, curve["mean"], color=colour, linestyle=line_style(strategy), marker=marker,
-            markersize=3, linewidth=1.5, label=strategy)
+    ax.plot(epochs, curve["mean"], color=style.colour, linestyle=style.dash, marker=marker,
+            markersize=3, linewidth=1.5, label=row)
     # std is NaN for a single seed: fill_between then draws nothing, which is the honest band.
     ax.fill_between(epochs, curve["mean"] - curve["std"], curve["mean"] + curve["std"],
-                    color=colour, alpha=0.18, linewidth=0)
+                    color=style.colour, alpha=0.18, linewidth=0)
 
 
-def draw_panel(ax, stats: pd.DataFrame, target: str, reference: float | None) -> None:
+def draw_panel(ax, stats: pd.DataFrame, target: str, reference: float | None, styles: dict[str, LineStyle]) -> None:
     panel = stats[stats.target_domain == target]
-    for strategy in strategy_order(panel.strategy.unique()):
-        draw_curve(ax, panel[panel.strategy == strategy], strategy)
+    for row in (r for r in styles if r in set(panel[ROW])):
+        draw_curve(ax, panel[panel[ROW] == row], row, styles[row])
     if panel.empty:
         message = "no seed ran every target" if target == ALL_TARGETS else "no runs"
         ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="0.5")
@@ -162,10 +164,10 @@ def draw_panel(ax, stats: pd.DataFrame, target: str, reference: float | None) ->
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def legend_handles(runs: pd.DataFrame, strategies: list[str]) -> list[Line2D]:
-    seeds = runs.groupby("strategy").seed.nunique()
-    return [Line2D([], [], color=strategy_colour(s), linestyle=line_style(s),
-                   label=f"{s} (n={seeds[s]} seed{'s' if seeds[s] != 1 else ''})") for s in strategies]
+def legend_handles(runs: pd.DataFrame, rows: list[str], styles: dict[str, LineStyle]) -> list[Line2D]:
+    seeds = runs.groupby(ROW).seed.nunique()
+    return [Line2D([], [], color=styles[r].colour, linestyle=styles[r].dash,
+                   label=f"{r} (n={seeds[r]} seed{'s' if seeds[r] != 1 else ''})") for r in rows]
 
 
 def draw(spec: FigureSpec, runs: pd.DataFrame) -> Figure:
@@ -174,17 +176,18 @@ def draw(spec: FigureSpec, runs: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(PANEL_INCHES[0] * n_cols + 2.2, PANEL_INCHES[1] * n_rows + 0.8), layout="constrained")
     FigureCanvasAgg(fig)  # Agg explicitly, with no pyplot: no display, no global figure registry to leak
     axes = fig.subplots(n_rows, n_cols, sharex=True, sharey="row", squeeze=False)
+    styles = line_styles(runs)
     stats = {metric: epoch_stats(runs, metric) for row in spec.rows for metric, _ in row.panels}
     for r, row in enumerate(spec.rows):
         for c, (metric, target) in enumerate(row.panels):
-            draw_panel(axes[r][c], stats[metric], target, row.reference)
+            draw_panel(axes[r][c], stats[metric], target, row.reference, styles)
         axes[r][0].set_ylabel(row.label)
     for c, header in enumerate(spec.headers):
         axes[0][c].set_title(header, fontsize="medium")
         axes[-1][c].set_xlabel("epoch")
-    plotted = strategy_order(pd.concat(stats.values()).strategy.unique())
-    fig.legend(handles=legend_handles(runs, plotted), loc="outside right upper", title="strategy",
-               fontsize="small")
+    plotted = set(pd.concat(stats.values())[ROW])
+    fig.legend(handles=legend_handles(runs, [r for r in styles if r in plotted], styles),
+               loc="outside right upper", title="strategy", fontsize="small")
     preset, dataset = runs.preset.iloc[0], runs.dataset.iloc[0]
     fig.suptitle(f"{spec.title}\npreset {preset} (dataset {dataset}); line: mean over seeds, "
                  f"band: ± 1 std (ddof=1)", fontsize="medium")
@@ -210,13 +213,14 @@ def file_stem(preset: str, kind: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', preset)}_{kind}"
 
 
-def plot_results(results_dir: Path, out: Path) -> list[Path]:
-    """Every figure for the finished runs under `results_dir`, written into `out`; the written files."""
-    table = epoch_table(results_dir)
+def plot_results(results_dir: Path, out: Path) -> tuple[list[Path], list[Damaged]]:
+    """Every figure for the finished runs under `results_dir`, written into `out`; the written files,
+    and the finished runs that could not be read (skipped)."""
+    table, damaged = epoch_runs(results_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for preset, runs in table.groupby("preset", sort=True):
         for spec in figure_specs(runs):
             written += save(draw(spec, runs), out / file_stem(preset, spec.kind))
-    return written
+    return written, damaged

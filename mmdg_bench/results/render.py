@@ -22,6 +22,8 @@ LATEX_SPELLING = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                   "<": r"$<$", ">": r"$>$", "±": r"$\pm$", "–": "--", "—": "---", "Δ": r"$\Delta$",
                   "×": r"$\times$", "…": r"\ldots{}", "−": "$-$"}
+UNLIMITED = 100_000
+LABEL_WIDTH = 24  # a longer row label wraps at its spaces in a terminal table, leaving room for numbers
 LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPELLING)))
 
 
@@ -95,20 +97,44 @@ def render_report(groups: list[Group], fmt: str) -> str:
 
 
 def render_compare(runs: pd.DataFrame, selection: str, fmt: str, against: str | None = None,
-                   reference: str | None = None) -> str:
+                   reference: str | None = None, damaged=()) -> str:
     """The whole `compare` output as text, for every format except the Rich `table`."""
-    return render_report(compare_report(runs, selection, against, reference), fmt)
+    return render_report(compare_report(runs, selection, against, reference, damaged), fmt)
 
 
-def rich_table(table: Leaderboard) -> Table:
+def rich_table(table: Leaderboard, columns: list[str] | None = None, part: str = "", caption: bool = True) -> Table:
+    """`table` (or its label column and `columns`) as a Rich table; cells fold rather than being cut."""
     header, *body = rows(table)
-    shown = Table(title=table.title, caption=table.caption or None)
-    shown.add_column(header[0])
-    for column in header[1:]:
-        shown.add_column(column, justify="right")
+    keep = [0] + [i for i, name in enumerate(header) if i and (columns is None or name in columns)]
+    # Text, not str: a label like "gmp [alpha_k=0.3]" is not Rich markup.
+    shown = Table(title=Text(table.title + part), caption=Text(table.caption) if caption and table.caption else None)
+    labels = [header[0], *(row[0] for row in body)]
+    label_width = max(LABEL_WIDTH, *(len(word) for label in labels for word in label.split()))
+    for i in keep:
+        shown.add_column(Text(header[i]), justify="left" if i == 0 else "right", overflow="fold",
+                         max_width=label_width if i == 0 else None)
     for row in body:
-        shown.add_row(*row)
+        shown.add_row(*(Text(row[i]) for i in keep))
     return shown
+
+
+def fitted_tables(table: Leaderboard, console: Console) -> list[Table]:
+    """`table` as one Rich table when it fits the console, else stacked: its columns split into
+    parts that fit, each beside the label column, so no cell is cut or squeezed; the caption once,
+    under the last part."""
+    columns = list(table.text.columns)
+    parts, current = [], []
+    for column in columns:
+        wide = console.options.update_width(UNLIMITED)  # measured unsqueezed: Rich caps at the width given
+        if current and console.measure(rich_table(table, [*current, column]), options=wide).maximum > console.width:
+            parts.append(current)
+            current = []
+        current.append(column)
+    parts.append(current)
+    if len(parts) == 1:
+        return [rich_table(table)]
+    return [rich_table(table, part, f" (columns {i + 1} of {len(parts)})", caption=i == len(parts) - 1)
+            for i, part in enumerate(parts)]
 
 
 def print_report(groups: list[Group], console: Console) -> None:
@@ -117,7 +143,8 @@ def print_report(groups: list[Group], console: Console) -> None:
         for note in group.notes:
             console.print(Text(note, style="yellow"), soft_wrap=True)
         for table in group.tables:
-            console.print(rich_table(table))
+            for part in fitted_tables(table, console):
+                console.print(part)
 
 
 def report_notes(groups: list[Group]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Is a gap between two strategies larger than seed noise? (SPEC §5: MMDG-Bench's question.)
+"""Is a gap between two strategies larger than seed noise? (MMDG-Bench, arXiv 2605.06643, asks it of every method.)
 
 The inputs are paired differences d_i = strategy_i − reference_i over (target, seed) pairs: the
 same held-out domain and the same seed, so target difficulty and whatever the seed shares across

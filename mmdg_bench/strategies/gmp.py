@@ -1,49 +1,61 @@
-"""GMP: Gradient Modulation and Projection (Li et al., AAAI 2026, arXiv 2603.14175; SPEC §4), and the
-ablations of its Table 4 as variants of the same class.
+"""GMP: Gradient Modulation and Projection (Li et al., AAAI 2026, arXiv 2603.14175), and the
+variants of its Table 4 as settings of the same class.
 
 Per modality m, on the flat gradient of the whole encoder theta_m:
 1. confidences: rho^m from the unimodal heads' true-class probabilities, sigma^m from the
-   discriminators' true-domain probabilities (lower domain confidence = more invariant);
-2. IGDM: g_c <- k g_c, g_d <- p g_d with k, p = 1 - tanh(alpha * ratio) for a leading modality;
+   discriminators' true-domain probabilities (lower domain confidence = more invariant; Eq. 6-8);
+2. IGDM: g_c <- k g_c, g_d <- p g_d with k, p = 1 - tanh(alpha * ratio) for a leading modality
+   (Eq. 9-10);
 3. CAGP: on conflict (g_c . g_d < 0) the dominant task's gradient (Gamma = rho / sigma) is projected
-   onto the normal plane of the other's; the update is g_c + g_d.
+   onto the normal plane of the other's; the update is g_c + g_d (Eq. 11-15).
 
-Cost: two backward passes through the encoders per step (`split_encoder_gradients`); `gmp-fast`
+Table 4 is three blocks: the modulation variants run WITHOUT CAGP (projection: none), the
+projection variants WITHOUT IGDM (no k, no p), and only GMP itself combines both. Every switch is a
+setting, so any combination stays reachable: `--set strategy.gmp.projection=pcgrad`.
+
+Cost: one backward pass per task group through the encoders (`split_encoder_gradients`); `gmp-fast`
 approximates GMP with one.
 
     mmdg-bench run --strategy gmp --set strategy.gmp.alpha_k=0.3
 """
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, did_you_mean
+from mmdg_bench.seeding import stream
 from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
 from mmdg_bench.strategies.functional import cagp_choice, dominance_ratios, pcgrad, project_out, tanh_modulation
 from mmdg_bench.strategies.gradients import (
     domain_confidences,
     pair_diagnostics,
     require_two_modalities,
-    seeded_generator,
     semantic_confidences,
     split_encoder_gradients,
     write_gradient,
 )
 
-
 @dataclass
 class GMPParams:
     alpha_k: float = 0.5  # IGDM strength on the classification gradient (author code default)
     alpha_p: float = 0.5  # IGDM strength on the domain-invariance gradient (author code default)
+    modulate_cls: bool = True  # IGDM's k on g_c (Table 4: "w/o k" turns it off)
+    modulate_dom: bool = True  # IGDM's p on g_d (Table 4: "w/o p" turns it off)
+    unified: bool = False  # Table 4 "Unified": one coefficient, k, on both gradients
+    projection: str = "cagp"  # on a conflict: cagp | reverse | cls | dom | pcgrad | none
 
     def validate(self) -> None:
         for name in ("alpha_k", "alpha_p"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise UserError(f"GMP's {name} must be a finite number >= 0, got {value}")
+        if self.projection not in PROJECTION_NAMES:
+            raise UserError(f"GMP's projection must be one of {', '.join(PROJECTION_NAMES)}, got "
+                            f"'{self.projection}'{did_you_mean(self.projection, PROJECTION_NAMES)}")
 
 
 # On a conflict (g_c . g_d < 0), which gradient yields: (dot, rho, sigma) -> "cls" | "dom" | "none".
@@ -54,29 +66,29 @@ PROJECTIONS = {
     "dom": lambda dot, rho, sigma: "dom",
     "none": lambda dot, rho, sigma: "none",
 }
+PROJECTION_NAMES = (*PROJECTIONS, "pcgrad")  # pcgrad: PCGrad's random-order surgery on both gradients
+# Settings under which GMP and every variant reduce to baseline (k = p = 1, no projection): the
+# registry's `neutral` fact, checked by tests/test_contracts.py. PCGrad and Gradient-Blending have none.
+GMP_NEUTRAL = {"alpha_k": 0.0, "alpha_p": 0.0, "projection": "none"}
 
 
-@STRATEGIES.register("gmp")
+@STRATEGIES.register("gmp", family="gmp", block="main", paper_row="GMP", order=4, colour="#d62728", cost=1.7,
+                    neutral=GMP_NEUTRAL)
 class GMP(Strategy):
     description = "GMP: IGDM modulation of g_c, g_d by semantic/domain confidence + conflict-adaptive projection"
     state_attributes = ("generator",)
     Params = GMPParams
-    # The Table 4 variants change only these flags.
-    modulate_cls = True  # k on g_c
-    modulate_dom = True  # p on g_d
-    unified = False  # one coefficient, k, on both gradients
-    projection = "cagp"  # a key of PROJECTIONS, or "pcgrad"
 
-    def __init__(self, params: GMPParams, model):
-        super().__init__(params, model)
+    def __init__(self, params: GMPParams, model, seed: int = 0):
+        super().__init__(params, model, seed)
         require_two_modalities(model, "GMP")
-        self.generator = seeded_generator(model)  # used by the PCGrad variant
+        self.generator = stream(seed, "gmp/pcgrad-order", device=next(model.parameters()).device)
 
     def backward(self, step: StepLosses) -> dict[str, float]:
         grads = split_encoder_gradients(self.model, step)
-        updates, diagnostics = self.balance(step, grads)
+        updates, diagnostics = self.balance(step, {m: (g.cls, g.dom) for m, g in grads.items()})
         for m, update in updates.items():
-            write_gradient(self.model.encoder_parameters(m), update)
+            write_gradient(self.model.encoder_parameters(m), update + grads[m].plain)
         return diagnostics
 
     def ratios(self, step: StepLosses) -> tuple[Tensor, Tensor]:
@@ -90,10 +102,10 @@ class GMP(Strategy):
         """IGDM (GMP Eq. 9/10): k slows the classification gradient of a modality that leads in
         classification, p the domain gradient of one that leads in domain invariance."""
         ones = torch.ones_like(rho)
-        k = tanh_modulation(rho, self.params.alpha_k) if self.modulate_cls else ones
-        if self.unified:
+        k = tanh_modulation(rho, self.params.alpha_k) if self.params.modulate_cls else ones
+        if self.params.unified:
             return k, k
-        p = tanh_modulation(sigma, self.params.alpha_p) if self.modulate_dom else ones
+        p = tanh_modulation(sigma, self.params.alpha_p) if self.params.modulate_dom else ones
         return k, p
 
     def project(self, g_c: Tensor, g_d: Tensor, rho: float, sigma: float) -> tuple[Tensor, str]:
@@ -102,16 +114,16 @@ class GMP(Strategy):
         dot = float(g_c @ g_d)
         if not dot < 0:  # no conflict; also a NaN gradient, kept for the engine's finite check to report
             return g_c + g_d, "none"
-        if self.projection == "pcgrad":
+        if self.params.projection == "pcgrad":
             return pcgrad(torch.stack((g_c, g_d)), self.generator), "both"
-        choice = PROJECTIONS[self.projection](dot, rho, sigma)
+        choice = PROJECTIONS[self.params.projection](dot, rho, sigma)
         if choice == "cls":
             g_c = project_out(g_c, g_d)
         elif choice == "dom":
             g_d = project_out(g_d, g_c)
         return g_c + g_d, choice
 
-    def balance(self, step: StepLosses, grads: dict[str, tuple[Tensor, Tensor]]):
+    def balance(self, step: StepLosses, grads: dict[str, tuple[Tensor, Tensor]], level: str = ""):
         """Modulate and project each modality's (g_c, g_d); returns the updates and the diagnostics."""
         rho, sigma = self.ratios(step)
         k, p = self.coefficients(rho, sigma)
@@ -120,7 +132,7 @@ class GMP(Strategy):
         for m, rho_m, sigma_m, k_m, p_m in rows:
             g_c, g_d = grads[m]
             updates[m], choice = self.project(k_m * g_c, p_m * g_d, rho_m, sigma_m)
-            diagnostics.update(pair_diagnostics(m, g_c, g_d))
+            diagnostics.update(pair_diagnostics(m, g_c, g_d, level))
             diagnostics.update({
                 f"{m}/rho": rho_m, f"{m}/sigma": sigma_m, f"{m}/k": k_m, f"{m}/p": p_m,
                 f"{m}/proj_cls": float(choice in ("cls", "both")),
@@ -129,19 +141,40 @@ class GMP(Strategy):
         return updates, diagnostics
 
 
-# GMP Table 4 ablations: registered name -> (what differs, flags). One implementation, flags only.
+# GMP's Table 4, block by block: name -> (paper row, block, what differs, settings). The modulation
+# block runs without CAGP, the projection block without IGDM (the paper's PCGrad row is `pcgrad`).
+NO_CAGP = {"projection": "none"}
+NO_IGDM = {"modulate_cls": False, "modulate_dom": False}
 VARIANTS = {
-    "gmp-igdm-only": ("IGDM modulation only, no projection", {"projection": "none"}),
-    "gmp-cagp-only": ("CAGP projection only, no modulation", {"modulate_cls": False, "modulate_dom": False}),
-    "gmp-unified": ("one coefficient (k, from semantic confidence) on both g_c and g_d", {"unified": True}),
-    "gmp-no-k": ("without k: g_c is not modulated", {"modulate_cls": False}),
-    "gmp-no-p": ("without p: g_d is not modulated", {"modulate_dom": False}),
-    "gmp-fixed-proj-cls": ("on a conflict always project g_c", {"projection": "cls"}),
-    "gmp-fixed-proj-dom": ("on a conflict always project g_d", {"projection": "dom"}),
-    "gmp-pcgrad": ("PCGrad in place of CAGP", {"projection": "pcgrad"}),
-    "gmp-reverse-cagp": ("reversed CAGP: the weaker task's gradient yields", {"projection": "reverse"}),
+    "gmp-unified": ("Unified", "modulation", "one coefficient (k, from semantic confidence) on both g_c and g_d, "
+                    "no projection", {"unified": True, **NO_CAGP}),
+    "gmp-no-k": ("w/o k", "modulation", "IGDM without k (g_c not modulated), no projection",
+                 {"modulate_cls": False, **NO_CAGP}),
+    "gmp-no-p": ("w/o p", "modulation", "IGDM without p (g_d not modulated), no projection",
+                 {"modulate_dom": False, **NO_CAGP}),
+    "gmp-igdm-only": ("IGDM only", "modulation", "full IGDM, no projection", NO_CAGP),
+    "gmp-fixed-proj-cls": ("Fixed Proj-Class", "projection", "no modulation; on a conflict always project g_c",
+                           {"projection": "cls", **NO_IGDM}),
+    "gmp-fixed-proj-dom": ("Fixed Proj-Domain", "projection", "no modulation; on a conflict always project g_d",
+                           {"projection": "dom", **NO_IGDM}),
+    "gmp-reverse-cagp": ("Reverse CAGP", "projection", "no modulation; reversed CAGP: the weaker task's "
+                         "gradient yields", {"projection": "reverse", **NO_IGDM}),
+    "gmp-cagp-only": ("CAGP only", "projection", "full CAGP, no modulation", NO_IGDM),
+    "gmp-pcgrad": (None, "extra", "not in the paper: IGDM, then PCGrad in place of CAGP", {"projection": "pcgrad"}),
 }
+VARIANT_COLOURS = ["#8c564b", "#bcbd22", "#aec7e8", "#2ca02c", "#ffbb78", "#98df8a", "#c49c94", "#17becf", "#c5b0d5"]
 
-for _name, (_what, _flags) in VARIANTS.items():
-    _variant = type(_name.title().replace("-", ""), (GMP,), {"description": f"GMP ablation: {_what}", **_flags})
-    STRATEGIES.register(_name)(_variant)
+
+def variant_params(name: str, settings: dict) -> type:
+    """GMPParams with other defaults: the variant's settings, still overridable with --set."""
+    fields = [(f.name, f.type, dataclasses.field(default=settings.get(f.name, f.default)))
+              for f in dataclasses.fields(GMPParams)]
+    return dataclasses.make_dataclass(f"{name.title().replace('-', '')}Params", fields, bases=(GMPParams,))
+
+
+for _order, (_name, (_row, _block, _what, _settings)) in enumerate(VARIANTS.items(), start=10):
+    _prefix = "extra, " if _block == "extra" else f"Table 4 {_block} block: "
+    _variant = type(_name.title().replace("-", ""), (GMP,),
+                    {"description": f"GMP {_prefix}{_what}", "Params": variant_params(_name, _settings)})
+    STRATEGIES.register(_name, family="gmp", block=_block, paper_row=_row, order=_order,
+                        colour=VARIANT_COLOURS[_order - 10], cost=1.7, neutral=GMP_NEUTRAL)(_variant)

@@ -1,13 +1,18 @@
 """Gradient-Blending (Wang, Tran, Feiszli, "What Makes Training Multi-modal Classification Networks
-Hard?", CVPR 2020; SPEC §4), online version.
+Hard?", CVPR 2020), online version.
 
-The classification loss becomes sum_k w_k L_k over the fused head and the unimodal heads (the
-domain loss is added unweighted). The weights come from each head's overfitting-to-generalisation
+The heads' CEs become sum_k w_k L_k over the fused head and the unimodal heads (the domain loss and
+any other term keep their weights). The weights come from each head's overfitting-to-generalisation
 ratio, measured on a held-out slice V of the SOURCE training clips (never the validation or target
-clips) against a same-size sample T of the remaining training clips. They are re-estimated at the
-start of every super-epoch from the change since the previous one; the first super-epoch uses
-uniform weights. The weights sum to 1, as in the paper, so the classification losses weigh less
-against the domain loss than under baseline's 1 + unimodal_weight * M.
+clips) against a same-size sample T of the remaining training clips, both read WITHOUT augmentation
+so that L_T and L_V differ by the data, not by the crop. They are re-estimated at the start of every
+super-epoch from the change since the previous one; the first super-epoch uses uniform weights.
+
+The original's weights sum to 1; it has no domain loss. Beside ours that would drop the
+classification-to-domain balance from baseline's (1 + unimodal_weight * M) : lambda to 1 : lambda,
+so by default (`normalise: baseline`) the weights are rescaled to baseline's total head weight;
+`normalise: one` keeps the original's sum of 1. Blending the heads is the method, so the unimodal
+heads train the encoders here whatever `loss.classification` says.
 
     mmdg-bench run --strategy grad-blending --set strategy.grad-blending.super_epoch=3
 """
@@ -19,9 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
 
 from mmdg_bench.errors import UserError
+from mmdg_bench.seeding import derive_seed
 from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
 from mmdg_bench.strategies.functional import gradient_blending_weights
 
@@ -30,6 +35,7 @@ from mmdg_bench.strategies.functional import gradient_blending_weights
 class GradBlendingParams:
     holdout_fraction: float = 0.1  # share of each (domain, class) group of source training clips held out
     super_epoch: int = 2  # epochs between two re-estimations of the weights
+    normalise: str = "baseline"  # weights sum to baseline's total head weight, or to "one" (the original)
 
     def validate(self) -> None:
         if not 0 < self.holdout_fraction < 1:
@@ -37,6 +43,12 @@ class GradBlendingParams:
                             f"got {self.holdout_fraction}")
         if self.super_epoch < 1:
             raise UserError(f"Gradient-Blending's super_epoch must be at least 1, got {self.super_epoch}")
+        if self.normalise not in NORMALISE:
+            raise UserError(f"Gradient-Blending's normalise must be one of {', '.join(NORMALISE)}, "
+                            f"got '{self.normalise}'")
+
+
+NORMALISE = ("baseline", "one")
 
 
 def stratified_holdout(train: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,32 +90,31 @@ def head_losses(model, loader) -> torch.Tensor:
     return totals / max(clips, 1)
 
 
-@STRATEGIES.register("grad-blending")
+@STRATEGIES.register("grad-blending", family="grad-blending", block="main", paper_row="Grad-Blending", order=2,
+                     colour="#ff7f0e", cost=1.10, reweighs_heads=True)
 class GradBlending(Strategy):
     description = "Gradient-Blending: per-head loss weights from held-out overfitting, re-estimated per super-epoch"
     state_attributes = ("weights", "previous")
     Params = GradBlendingParams
+    unimodal_heads_train_encoders = True
 
-    def __init__(self, params: GradBlendingParams, model):
-        super().__init__(params, model)
+    def __init__(self, params: GradBlendingParams, model, seed: int = 0):
+        super().__init__(params, model, seed)
         self.heads = ["fused", *model.modalities]
-        self.weights = [1.0 / len(self.heads)] * len(self.heads)
+        self.weights: list[float] | None = None  # blended weights, fused head first; None: uniform
         self.previous: tuple[torch.Tensor, torch.Tensor] | None = None  # (L_T, L_V) at the last estimate
         self.holdout_loader = self.train_sample = None
 
-    def holdout_split(self, train: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def holdout_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        """(the training rows left, {"holdout": V, "train_eval": a same-size sample T of the rest})."""
         fraction = self.params.holdout_fraction
-        rest, holdout = stratified_holdout(train, fraction, seed)
+        rest, holdout = stratified_holdout(train, fraction, derive_seed(self.seed, "grad-blending/holdout"))
         check_every_class(rest, holdout, train, fraction)
-        return rest, holdout
+        sample = rest.sample(n=min(len(holdout), len(rest)), random_state=derive_seed(self.seed, "grad-blending/T") % 2**32)
+        return rest, {"holdout": holdout, "train_eval": sample.reset_index(drop=True)}
 
     def attach(self, loaders: dict) -> None:
-        """Keep the held-out loader and draw a fixed same-size sample of the training clips."""
-        self.holdout_loader = loaders["holdout"]
-        train = loaders["train"].dataset
-        size = min(len(self.holdout_loader.dataset), len(train))
-        picks = torch.randperm(len(train), generator=torch.Generator().manual_seed(torch.initial_seed()))[:size]
-        self.train_sample = DataLoader(Subset(train, picks.tolist()), batch_size=self.holdout_loader.batch_size)
+        self.holdout_loader, self.train_sample = loaders["holdout"], loaders["train_eval"]
 
     def start_epoch(self, epoch: int) -> None:
         super().start_epoch(epoch)
@@ -118,8 +129,16 @@ class GradBlending(Strategy):
             self.weights = gradient_blending_weights(train_prev, train_now, val_prev, val_now).tolist()
         self.previous = now
 
+    def blended(self, heads: list) -> list[float]:
+        """The weights applied this step: the estimate (uniform at first), summing to 1 or to
+        baseline's total weight of these heads."""
+        shares = self.weights or [1.0 / len(heads)] * len(heads)
+        total = sum(t.weight for t in heads) if self.params.normalise == "baseline" else 1.0
+        return [total * share for share in shares]
+
     def backward(self, step: StepLosses) -> dict[str, float]:
-        losses = [step.fused_ce, *(step.unimodal_ce[m] for m in self.model.modalities)]
-        blended = sum(w * loss for w, loss in zip(self.weights, losses))
-        (blended + step.domain).backward()
-        return {f"gb/w_{head}": w for head, w in zip(self.heads, self.weights)}
+        heads = step.head_terms()
+        weights = self.blended(heads)
+        others = [t.value for t in step.terms if t.head is None]
+        (sum(w * t.loss for w, t in zip(weights, heads)) + sum(others)).backward()
+        return {f"gb/w_{t.head}": w for t, w in zip(heads, weights)}

@@ -1,9 +1,11 @@
-"""Per-encoder gradient plumbing shared by the strategies (SPEC §3-§4).
+"""Per-encoder gradient plumbing shared by the strategies (GMP, arXiv 2603.14175, Sec. 3).
 
 Reading, flattening and writing back the gradient of one modality's encoder theta_m, splitting it
 into the classification part g_c^m and the domain part g_d^m, and the per-modality confidences
 that OGM-GE and GMP turn into coefficients. The maths itself lives in `functional.py`.
 """
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +13,7 @@ from torch import Tensor, nn
 
 from mmdg_bench.errors import UserError
 from mmdg_bench.models.multimodal import MultimodalModel
-from mmdg_bench.strategies.base import StepLosses
+from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN, PLAIN, StepLosses
 
 
 def read_gradient(params: list[nn.Parameter]) -> Tensor:
@@ -33,20 +35,32 @@ def write_gradient(params: list[nn.Parameter], flat: Tensor) -> None:
         p.grad = chunk.reshape(p.shape)
 
 
-def split_encoder_gradients(model: MultimodalModel, step: StepLosses) -> dict[str, tuple[Tensor, Tensor]]:
-    """(g_c^m, g_d^m) of every encoder, flat, from two backward passes (SPEC §4 notation).
+@dataclass
+class EncoderGradients:
+    """One encoder's flat gradients per task group (GMP notation): g_c, g_d, and the `plain` part
+    that no strategy modulates or projects (zeros when the loss has no plain term)."""
 
-    The classification pass keeps the graph for the domain pass; between them the encoder gradients
-    are stashed and cleared, so each pass leaves exactly its own loss's gradient there. The head
-    gradients are left in place: the classifier heads get theirs from the first pass, the domain
-    discriminators from the second, so the heads train as under `baseline`. The encoders' `.grad`
-    is left cleared, for the caller to write the combined update.
+    cls: Tensor
+    dom: Tensor
+    plain: Tensor
+
+
+def split_encoder_gradients(model: MultimodalModel, step: StepLosses) -> dict[str, EncoderGradients]:
+    """g_c^m, g_d^m (and the plain part) of every encoder, flat, one backward pass per group.
+
+    Each pass but the last keeps the graph; between them the encoder gradients are stashed and
+    cleared, so each pass leaves exactly its own group's gradient there. The head gradients are
+    left in place: the classifier heads get theirs from the classification pass, the domain
+    discriminators from the domain pass, so the heads train as under `baseline`. The encoders'
+    `.grad` is left cleared, for the caller to write the combined update.
     """
-    step.classification.backward(retain_graph=True)
-    g_c = {m: take_gradient(model.encoder_parameters(m)) for m in model.modalities}
-    step.domain.backward()
-    g_d = {m: take_gradient(model.encoder_parameters(m)) for m in model.modalities}
-    return {m: (g_c[m], g_d[m]) for m in model.modalities}
+    groups = [CLASSIFICATION, DOMAIN] + ([PLAIN] if step.has(PLAIN) else [])
+    taken = {}
+    for i, group in enumerate(groups):
+        step.group(group).backward(retain_graph=i < len(groups) - 1)
+        taken[group] = {m: take_gradient(model.encoder_parameters(m)) for m in model.modalities}
+    plain = taken.get(PLAIN) or {m: torch.zeros_like(taken[CLASSIFICATION][m]) for m in model.modalities}
+    return {m: EncoderGradients(taken[CLASSIFICATION][m], taken[DOMAIN][m], plain[m]) for m in model.modalities}
 
 
 def head_parameters(model: MultimodalModel) -> list[nn.Parameter]:
@@ -79,19 +93,13 @@ def require_two_modalities(model: MultimodalModel, method: str) -> None:
                         f"but data.modalities is {model.modalities}: add a modality or use baseline or pcgrad")
 
 
-def seeded_generator(model: MultimodalModel) -> torch.Generator:
-    """A generator on the model's device seeded from the run's seed (the engine seeds torch before it
-    builds the strategy), so that random draws repeat exactly with the seed."""
-    device = next(model.parameters()).device
-    return torch.Generator(device=device).manual_seed(torch.initial_seed())
-
-
-def pair_diagnostics(modality: str, g_c: Tensor, g_d: Tensor) -> dict[str, float]:
-    """cos(g_c, g_d), conflict (dot < 0) and both norms of one encoder's gradient pair."""
+def pair_diagnostics(modality: str, g_c: Tensor, g_d: Tensor, level: str = "") -> dict[str, float]:
+    """cos(g_c, g_d), conflict (dot < 0) and both norms of one encoder's gradient pair; `level`
+    prefixes the names of gradients taken elsewhere than at the encoder parameters ("feature_")."""
     dot, norm_c, norm_d = torch.stack((g_c @ g_d, g_c.norm(), g_d.norm())).tolist()
     return {
-        f"{modality}/cos_cd": dot / max(norm_c * norm_d, 1e-30),
-        f"{modality}/conflict": float(dot < 0),
-        f"{modality}/norm_c": norm_c,
-        f"{modality}/norm_d": norm_d,
+        f"{modality}/{level}cos_cd": dot / max(norm_c * norm_d, 1e-30),
+        f"{modality}/{level}conflict": float(dot < 0),
+        f"{modality}/{level}norm_c": norm_c,
+        f"{modality}/{level}norm_d": norm_d,
     }

@@ -1,17 +1,22 @@
-"""OGM-GE: On-the-fly Gradient Modulation with Generalisation Enhancement (Peng et al., CVPR 2022;
-SPEC §4).
+"""OGM-GE: On-the-fly Gradient Modulation with Generalisation Enhancement (Peng et al., CVPR 2022).
 
-One backward pass of the plain loss, then per modality m: score s_m = sum over the batch of the
-unimodal head's true-class probability, ratio r_m = s_m / mean_{j != m} s_j, coefficient
-k_m = 1 - tanh(alpha r_m) for a dominant modality (r_m > 1), else 1, and every encoder parameter
-tensor gets g <- k_m g + N(0, std(g)^2), the noise drawn with the std of the unscaled gradient (GE).
-Active for the epochs in [start_epoch, end_epoch] (the engine counts epochs from 1); outside the
-window the gradients are exactly baseline's.
+Per modality m: score s_m = sum over the batch of the unimodal head's true-class probability, ratio
+r_m = s_m / mean_{j != m} s_j, coefficient k_m = 1 - tanh(alpha r_m) for a dominant modality
+(r_m > 1), else 1, and every encoder parameter tensor's gradient g gets g <- k_m g + N(0, std(g)^2),
+the noise drawn with the (unbiased, + 1e-8) std of the unscaled gradient (GE), as the official code
+draws it. Active for the epochs in [start_epoch, end_epoch] (the engine counts epochs from 1);
+outside the window the gradients are exactly baseline's.
+
+Which gradient g is (`modulate`): OGM-GE knows only a classification loss, so by default
+(`classification`) it modulates g_c, the classification gradient, and leaves the domain-adversarial
+gradient and the loss's plain part untouched; that takes one backward pass per task group.
+`all` modulates (and adds noise to) the encoders' whole gradient, domain part included, after one
+backward pass: the first version of this benchmark did that.
 
 Differences from the official code, on purpose: it scales only the conv weights (and silently does
 nothing without DataParallel); here every trainable encoder parameter is modulated. Its score comes
 from the fused classifier's per-modality share of the logits; here from the unimodal heads that
-every strategy of the benchmark has (SPEC §3).
+every strategy of the benchmark has.
 
     mmdg-bench run --strategy ogm-ge --set strategy.ogm-ge.alpha=0.3
 """
@@ -20,12 +25,13 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from mmdg_bench.errors import UserError
 from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
 from mmdg_bench.strategies.functional import dominance_ratios, tanh_modulation
-from mmdg_bench.strategies.gradients import require_two_modalities, seeded_generator, semantic_confidences
+from mmdg_bench.seeding import stream
+from mmdg_bench.strategies.gradients import (require_two_modalities, semantic_confidences, split_encoder_gradients,
+                                              write_gradient)
 
 
 @dataclass
@@ -33,6 +39,7 @@ class OGMGEParams:
     alpha: float = 0.5  # modulation strength; the paper tunes it per dataset in 0.1..0.8 (GMP's alpha_k is 0.5)
     start_epoch: int = 0  # first epoch of the modulation window (official default 0)
     end_epoch: int = 50  # last epoch of the window, inclusive (official default 50)
+    modulate: str = "classification"  # the gradient modulated: "classification" (g_c) or "all" (see above)
 
     def validate(self) -> None:
         if not (self.alpha >= 0 and math.isfinite(self.alpha)):
@@ -40,42 +47,69 @@ class OGMGEParams:
         if not 0 <= self.start_epoch <= self.end_epoch:
             raise UserError(f"OGM-GE's window needs 0 <= start_epoch <= end_epoch, "
                             f"got start_epoch={self.start_epoch}, end_epoch={self.end_epoch}")
+        if self.modulate not in MODULATE:
+            raise UserError(f"OGM-GE's modulate must be one of {', '.join(MODULATE)}, got '{self.modulate}'")
 
 
-def modulate_with_noise(params: list[nn.Parameter], coeff: float, generator: torch.Generator) -> None:
-    """g <- coeff g + N(0, std(g)^2) per parameter tensor (OGM-GE Eq. 10 and its GE noise)."""
-    for p in params:
-        if p.grad is None:
-            continue
-        noise = torch.randn(p.grad.shape, generator=generator, device=p.grad.device, dtype=p.grad.dtype)
-        # Population std (correction=0): defined for one-element tensors too, and NaN stays NaN.
+MODULATE = ("classification", "all")
+# alpha 0 still adds GE noise under modulate: classification; a window that excludes every epoch is
+# exactly baseline (the registry's `neutral` fact, checked by tests/test_contracts.py).
+OGM_NEUTRAL = {"start_epoch": 1_000_000, "end_epoch": 1_000_000}
+
+
+def ge_noise_std(grad: torch.Tensor) -> torch.Tensor:
+    """The official GE noise scale: the unbiased std of the gradient + 1e-8 (a one-element tensor,
+    whose unbiased std is undefined, gets 1e-8)."""
+    std = grad.std() if grad.numel() > 1 else grad.new_zeros(())
+    return std + 1e-8
+
+
+def modulate_with_noise(grads: list[torch.Tensor], coeff: float, generator: torch.Generator) -> list[torch.Tensor]:
+    """coeff g + N(0, std(g)^2) per parameter tensor (OGM-GE Eq. 10 and its GE noise)."""
+    modulated = []
+    for g in grads:
+        noise = torch.randn(g.shape, generator=generator, device=g.device, dtype=g.dtype)
         # In place on the fresh noise tensor: this runs on every parameter at every step.
-        p.grad = noise.mul_(p.grad.std(correction=0)).add_(p.grad, alpha=coeff)
+        modulated.append(noise.mul_(ge_noise_std(g)).add_(g, alpha=coeff))
+    return modulated
 
 
-@STRATEGIES.register("ogm-ge")
+@STRATEGIES.register("ogm-ge", family="ogm-ge", block="main", paper_row="OGM-GE", order=1, colour="#1f77b4",
+                     cost=1.7,  # one backward pass per task group under modulate: classification
+                     neutral=OGM_NEUTRAL)
 class OGMGE(Strategy):
-    description = "OGM-GE: slow the dominant modality's encoder by 1 - tanh(alpha r), plus gradient noise"
+    description = "OGM-GE: slow the dominant modality's classification gradient by 1 - tanh(alpha r), plus noise"
     state_attributes = ("generator",)
     Params = OGMGEParams
 
-    def __init__(self, params: OGMGEParams, model):
-        super().__init__(params, model)
+    def __init__(self, params: OGMGEParams, model, seed: int = 0):
+        super().__init__(params, model, seed)
         require_two_modalities(model, "OGM-GE")
-        self.generator = seeded_generator(model)
+        self.generator = stream(seed, "ogm-ge/noise", device=next(model.parameters()).device)
 
     def active(self) -> bool:
         return self.params.start_epoch <= self.epoch <= self.params.end_epoch
 
     def backward(self, step: StepLosses) -> dict[str, float]:
-        (step.classification + step.domain).backward()
         modalities = self.model.modalities
         ratios = dominance_ratios(semantic_confidences(step, modalities))
         coeffs = tanh_modulation(ratios, self.params.alpha).tolist() if self.active() else [1.0] * len(modalities)
+        if not self.active():
+            step.total.backward()
+        elif self.params.modulate == "all":
+            step.total.backward()
+            for m, coeff in zip(modalities, coeffs):
+                params = [p for p in self.model.encoder_parameters(m) if p.grad is not None]
+                for p, g in zip(params, modulate_with_noise([p.grad for p in params], coeff, self.generator)):
+                    p.grad = g
+        else:
+            for m, g in split_encoder_gradients(self.model, step).items():
+                params = self.model.encoder_parameters(m)
+                sizes = [p.numel() for p in params]
+                g_c = modulate_with_noise(list(torch.split(g.cls, sizes)), coeffs[modalities.index(m)], self.generator)
+                write_gradient(params, torch.cat([x.reshape(-1) for x in g_c]) + g.dom + g.plain)
         diagnostics = {"ogm/active": float(self.active())}
         for m, ratio, coeff in zip(modalities, ratios.tolist(), coeffs):
-            if self.active():
-                modulate_with_noise(self.model.encoder_parameters(m), coeff, self.generator)
             diagnostics[f"ogm/{m}/ratio"] = ratio
             diagnostics[f"ogm/{m}/coeff"] = coeff
         return diagnostics

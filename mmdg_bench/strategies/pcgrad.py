@@ -1,33 +1,38 @@
-"""PCGrad (Yu et al., "Gradient Surgery for Multi-Task Learning", NeurIPS 2020; SPEC §4) per encoder.
+"""PCGrad (Yu et al., "Gradient Surgery for Multi-Task Learning", NeurIPS 2020) per encoder; the
+PCGrad row of GMP's Table 4 projection block.
 
 The two tasks are classification and domain invariance: for every modality m, g_c^m and g_d^m are
-taken separately (two backward passes, `split_encoder_gradients`), a gradient that conflicts with
-the other (negative dot product over all of theta_m) loses its component along it, and the encoder
-update is the sum. The heads get their ordinary gradients. Works for any number of modalities.
+taken separately (`split_encoder_gradients`), a gradient that conflicts with the other (negative dot
+product over all of theta_m) loses its component along it, and the encoder update is the sum (plus
+the loss's plain part, untouched). The heads get their ordinary gradients. Any number of modalities.
 
     mmdg-bench run --strategy pcgrad
 """
 
 import torch
 
+from mmdg_bench.seeding import stream
 from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
 from mmdg_bench.strategies.functional import pcgrad
-from mmdg_bench.strategies.gradients import pair_diagnostics, seeded_generator, split_encoder_gradients, write_gradient
+from mmdg_bench.strategies.gradients import pair_diagnostics, split_encoder_gradients, write_gradient
 
 
-@STRATEGIES.register("pcgrad")
+@STRATEGIES.register("pcgrad", family="pcgrad", block="projection", paper_row="PCGrad", order=3, colour="#9467bd",
+                     cost=1.7)
 class PCGrad(Strategy):
     description = "PCGrad per encoder between the classification and domain-invariance gradients"
     state_attributes = ("generator",)
 
-    def __init__(self, params, model):
-        super().__init__(params, model)
-        self.generator = seeded_generator(model)  # PCGrad's random task order, repeatable per seed
+    def __init__(self, params, model, seed: int = 0):
+        super().__init__(params, model, seed)
+        device = next(model.parameters()).device
+        self.generator = stream(seed, "pcgrad/order", device=device)  # PCGrad's random task order
 
     def backward(self, step: StepLosses) -> dict[str, float]:
         diagnostics = {}
-        for m, (g_c, g_d) in split_encoder_gradients(self.model, step).items():
+        for m, g in split_encoder_gradients(self.model, step).items():
             # PCGrad Alg. 1: project each task's gradient off the others it conflicts with, then sum.
-            write_gradient(self.model.encoder_parameters(m), pcgrad(torch.stack((g_c, g_d)), self.generator))
-            diagnostics.update(pair_diagnostics(m, g_c, g_d))
+            update = pcgrad(torch.stack((g.cls, g.dom)), self.generator) + g.plain
+            write_gradient(self.model.encoder_parameters(m), update)
+            diagnostics.update(pair_diagnostics(m, g.cls, g.dom))
         return diagnostics

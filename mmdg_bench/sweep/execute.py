@@ -1,45 +1,52 @@
-"""Running one planned run inside a sweep: skip it when done, resume it when interrupted, and
-record its error instead of stopping the sweep when it fails."""
+"""Running one planned run inside a sweep: skip it when done, leave it to the process that is
+training it, resume it when interrupted, and record its error instead of stopping the sweep."""
 
-import json
-import os
-import socket
-import time
 import traceback
+import warnings
 from pathlib import Path
 
-from mmdg_bench.engine.run_folder import DONE
+from mmdg_bench.engine.run_folder import RunFolder, RunFolderBusy
 from mmdg_bench.sweep.plan import RunSpec
 
 ERROR = "error.txt"
-RUNNING = ".running"  # <out>/.running/<run folder name>: which process is training it
 
 
-def running_marker(spec: RunSpec, folder: Path) -> Path:
-    return Path(spec.out) / RUNNING / folder.name
+def error_file(spec: RunSpec) -> Path:
+    return spec.folder() / ERROR
 
 
-def run_spec(spec: RunSpec, threads: int = 0) -> str:
-    """Train one run; returns "done", "skipped" (already done) or "failed". Never raises for a run
-    that fails (its error goes to <folder>/error.txt); Ctrl-C still stops the sweep."""
+def say(text: str) -> None:
+    """One line of a sweep's output, from this process or a pool worker (flushed at once)."""
+    print(text, flush=True)
+
+
+def run_spec(spec: RunSpec, threads: int = 0, wait: bool = False) -> str:
+    """Train one run; returns "done", "skipped" (finished already, here or by another process),
+    "busy" (another process is training it) or "failed". With `wait`, first wait until no other
+    process trains it. Never raises for a run that fails (its error goes to <folder>/error.txt);
+    Ctrl-C still stops the sweep."""
     from mmdg_bench.engine import train_run
+    from mmdg_bench.progress import EpochLines
 
-    folder = spec.folder()
-    if (folder / DONE).is_file():
+    folder = RunFolder(spec.folder())
+    if folder.is_done():
         return "skipped"
-    marker = running_marker(spec, folder)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
-    (folder / ERROR).unlink(missing_ok=True)
-    try:
-        config = spec.config()
-        if threads:
-            config.threads = threads
-        train_run(config, spec.target, spec.out)
-        return "done"
-    except Exception as err:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / ERROR).write_text(f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}")
-        return "failed"
-    finally:
-        marker.unlink(missing_ok=True)
+    if wait:
+        with folder.lock(wait=True):
+            pass
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_: say(f"warning: {spec.label}: {message}")
+        try:
+            config = spec.config()
+            if threads:
+                config.threads = threads
+            result = train_run(config, spec.target, spec.out, progress=EpochLines(spec.label, say))
+        except RunFolderBusy:
+            return "busy"
+        except Exception as err:
+            folder.path.mkdir(parents=True, exist_ok=True)
+            reason = str(err).splitlines()[0] if str(err) else ""
+            (folder.path / ERROR).write_text(f"{type(err).__name__}: {reason}\n\n{traceback.format_exc()}")
+            return "failed"
+    (folder.path / ERROR).unlink(missing_ok=True)
+    return "skipped" if result.reused else "done"

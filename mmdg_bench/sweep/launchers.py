@@ -1,9 +1,13 @@
 """Launchers: `local` (in this process, or a process pool with --jobs N) and `submitit` (Slurm job
-arrays, one run per task; submitit's `debug`/`local` clusters run the same code path without one)."""
+arrays, one run per task; submitit's `debug`/`local` clusters run the same code path without one).
+
+A run that another process is training (a second sweep, a requeued job) is reported and left to it;
+once the rest is done the launcher comes back to it, waits for that process and trains whatever is
+still unfinished."""
 
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -13,43 +17,78 @@ from mmdg_bench.sweep.execute import run_spec
 from mmdg_bench.sweep.plan import RunSpec
 
 Report = Callable[[RunSpec, str], None]
+# Runs a list of specs (waiting for other trainers or not), yielding each outcome as it comes.
+Batch = Callable[[list[RunSpec], bool], Iterable[tuple[RunSpec, str]]]
 
 
-def launch_local(plan: list[RunSpec], jobs: int, report: Report) -> Counter:
+def until_finished(plan: list[RunSpec], run_batch: Batch, report: Report) -> Counter:
     outcomes = Counter()
-    if jobs <= 1:
-        for spec in plan:
-            outcome = run_spec(spec)
-            outcomes[outcome] += 1
+    pending, wait = plan, False
+    while pending:
+        busy = []
+        for spec, outcome in run_batch(pending, wait):
             report(spec, outcome)
-        return outcomes
-    # Split the cores between the workers: oversubscribed torch threads slow every run many-fold.
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {spec: pool.submit(run_spec, spec, threads) for spec in plan}
-        try:
-            for spec, future in futures.items():
-                outcome = future.result()
+            if outcome == "busy":
+                busy.append(spec)
+            else:
                 outcomes[outcome] += 1
-                report(spec, outcome)
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        pending, wait = busy, True
     return outcomes
 
 
+def gpus_for(plan: list[RunSpec]) -> int:
+    """How many GPUs the plan's runs would use: the visible ones when its device is cuda or auto."""
+    if not plan or not plan[0].config().device.startswith(("cuda", "auto")):
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def pin_gpu(counter, gpus: int) -> None:
+    """Pool initializer: worker i sees only GPU i mod gpus, before CUDA starts in it, so N workers on
+    one GPU share it and on several GPUs spread over them."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+
+
+def launch_local(plan: list[RunSpec], jobs: int, report: Report) -> Counter:
+    if jobs <= 1:
+        return until_finished(plan, lambda specs, wait: ((s, run_spec(s, wait=wait)) for s in specs), report)
+    # Split the cores between the workers: oversubscribed torch threads slow every run many-fold.
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = get_context("spawn")
+    gpus = gpus_for(plan)
+    pinning = {"initializer": pin_gpu, "initargs": (context.Value("i", 0), gpus)} if gpus else {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **pinning) as pool:
+        def run_batch(specs, wait):
+            futures = [(spec, pool.submit(run_spec, spec, threads, wait)) for spec in specs]
+            return ((spec, future.result()) for spec, future in futures)
+
+        try:
+            return until_finished(plan, run_batch, report)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
 def launch_submitit(plan: list[RunSpec], cluster: str | None, slurm: dict, report: Report) -> Counter:
-    """One Slurm job array over the plan; waits for the tasks and reports each outcome."""
+    """One Slurm job array over the plan (and one over the runs that were busy elsewhere); waits for
+    the tasks and reports each outcome."""
     try:
         import submitit
     except ImportError:
         raise UserError("the submitit launcher needs the slurm extra: pip install 'mmdg-bench[slurm]'") from None
     executor = submitit.AutoExecutor(folder=Path(plan[0].out) / ".submitit" / "%j", cluster=cluster)
-    executor.update_parameters(**slurm)
-    jobs = executor.map_array(run_spec, plan)
-    outcomes = Counter()
-    for spec, job in zip(plan, jobs):
-        outcome = job.result()
-        outcomes[outcome] += 1
-        report(spec, outcome)
-    return outcomes
+    try:
+        executor.update_parameters(**slurm)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"--slurm: {err}") from None
+
+    def run_batch(specs, wait):
+        jobs = executor.map_array(run_spec, specs, [0] * len(specs), [wait] * len(specs))
+        return ((spec, job.result()) for spec, job in zip(specs, jobs))
+
+    return until_finished(plan, run_batch, report)

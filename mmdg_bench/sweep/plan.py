@@ -1,4 +1,4 @@
-"""The plan of a sweep: one `RunSpec` per (strategy, target, seed), its folder named by the hash
+"""The plan of a sweep: one `RunSpec` per (method, strategy, target, seed), its folder named by the hash
 of its resolved config (DomainBed's pattern), so re-planning finds the same folders.
 
 The seed of a run is the trial seed itself, shared by every strategy and target: adding a
@@ -9,12 +9,13 @@ strategy or a target never shifts another run's seed, and runs of two strategies
 
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mmdg_bench.config import Config, load_config
-from mmdg_bench.engine.run_folder import run_name
-from mmdg_bench.errors import UserError
+from mmdg_bench.config import Config, load_config, overridden_strategies
+from mmdg_bench.engine.run_folder import run_folder_of, run_label
+from mmdg_bench.errors import UserError, UserNotice
 
 ALL = "all"
 
@@ -27,17 +28,21 @@ class RunSpec:
     seed: int
     overrides: tuple[str, ...]
     out: str
+    plugins: tuple[str, ...] = ()  # --plugin modules (absolute paths): a worker or a job imports them first
+    method: str = "erm"
 
     def config(self) -> Config:
-        return load_config(self.preset, list(self.overrides), strategy__name=self.strategy, seed=self.seed)
+        with warnings.catch_warnings():  # overrides of the grid's other strategies: plan_sweep tells once
+            warnings.simplefilter("ignore", UserNotice)
+            return load_config(self.preset, list(self.overrides), plugins=list(self.plugins),
+                               strategy__name=self.strategy, method__name=self.method, seed=self.seed)
 
     def folder(self) -> Path:
-        config = self.config()
-        return Path(self.out) / run_name(config.preset, self.strategy, self.target, self.seed, config.hash(self.target))
+        return run_folder_of(self.config(), self.target, self.out).path
 
     @property
     def label(self) -> str:
-        return f"{self.strategy}/{self.target}/seed{self.seed}"
+        return f"{run_label(self.method, self.strategy)}/{self.target}/seed{self.seed}"
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -61,6 +66,8 @@ def parse_names(text: str, choices: list[str], kind: str) -> list[str]:
     if text.strip() == ALL:
         return list(choices)
     names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError(f"no {kind} given ('{text}'): name at least one, comma-separated, or '{ALL}'")
     for name in names:
         if name not in choices:
             raise unknown(kind, name, choices)
@@ -68,19 +75,29 @@ def parse_names(text: str, choices: list[str], kind: str) -> list[str]:
 
 
 def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides: list[str],
-               out: Path | str) -> list[RunSpec]:
+               out: Path | str, plugins: list[str] = (), methods: str = "erm") -> list[RunSpec]:
     """Every run of the grid; every config is resolved now, so a typo fails before any training."""
     from mmdg_bench.data import load_index
+    from mmdg_bench.methods import METHODS
+    from mmdg_bench.models.weights import check_weights_present
     from mmdg_bench.strategies import STRATEGIES
 
-    base = load_config(preset, overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserNotice)
+        base = load_config(preset, overrides, plugins=plugins)
+    check_weights_present(base.model, base.data.modalities)  # before the data index is read
     domains = load_index(base.data).domains
-    plan = [RunSpec(preset, s, t, seed, tuple(overrides), str(out))
-            for s in parse_names(strategies, STRATEGIES.names(), "strategy")
+    chosen = parse_names(strategies, STRATEGIES.names(), "strategy")
+    plan = [RunSpec(preset, s, t, seed, tuple(overrides), str(out), tuple(base.plugins), method)
+            for method in parse_names(methods, METHODS.names(), "method")
+            for s in chosen
             for t in parse_names(targets, domains, "target domain")
             for seed in parse_seeds(seeds)]
     for spec in plan:
         spec.config()
+    for name in sorted(overridden_strategies(overrides) - set(chosen)):
+        warnings.warn(UserNotice(f"the overrides of strategy.{name} have no effect: the sweep's strategies "
+                                 f"are {', '.join(chosen)}"), stacklevel=2)
     return plan
 
 
@@ -98,6 +115,6 @@ def saved_plans(out: Path) -> list[RunSpec]:
     specs = {}
     for path in sorted((Path(out) / "sweeps").glob("*.json")):
         for raw in json.loads(path.read_text()):
-            spec = RunSpec(**{**raw, "overrides": tuple(raw["overrides"])})
+            spec = RunSpec(**{**raw, "overrides": tuple(raw["overrides"]), "plugins": tuple(raw.get("plugins", ()))})
             specs[spec] = None
     return list(specs)

@@ -1,4 +1,4 @@
-"""Download the real datasets and arrange them into the layouts the indexes read (SPEC §2).
+"""Download the real datasets and arrange them into the layouts the indexes read (data/epic_kitchens.py, hac.py).
 
     mmdg-bench data download --dataset hac --root data/HAC --modalities video audio
     mmdg-bench data download --dataset epic_kitchens --root data/EPIC --modalities video audio flow

@@ -1,4 +1,4 @@
-"""EPIC-Kitchens-55 (participants P01, P08, P22) into the SimMMDG layout (SPEC §2).
+"""EPIC-Kitchens-55 (participants P01, P08, P22) into the SimMMDG layout (mmdg_bench/data/epic_kitchens.py).
 
     <root>/rgb/{train,test}/D1/P08_01/frame_0000000001.jpg       video: RGB frame tars from data.bris
     <root>/flow/{train,test}/D1/P08_01/{u,v}/frame_0000000001.jpg  flow: TV-L1 flow tars from data.bris

@@ -1,4 +1,4 @@
-"""HAC: one zip per domain from the Hugging Face Hub, arranged into the HAC layout (SPEC §2).
+"""HAC: one zip per domain from the Hugging Face Hub, arranged into the HAC layout (mmdg_bench/data/hac.py).
 
     <root>/{human,animal,cartoon}/videos/<name>.mp4
     <root>/{human,animal,cartoon}/audio/<name>.wav

@@ -1,0 +1,78 @@
+"""How a run uses its device, none of which changes what it computes beyond rounding:
+
+- `precision: bf16` runs forward passes and losses under bfloat16 autocast (CPU or GPU); parameters,
+  gradients and every strategy's arithmetic on them stay float32, so no gradient scaling is needed
+  and no strategy ever sees a scaled gradient. fp16 is not offered for that reason: its GradScaler
+  would hand strategies gradients multiplied by the loss scale.
+- cuDNN autotuning (`cudnn.benchmark`) unless `deterministic`.
+- `channels_last`: encoders and their input clips in channels-last memory order on a GPU (faster
+  convolutions with cuDNN); a no-op on the CPU.
+- `compile`: `torch.compile` of each encoder (the backbones dominate a step).
+- loaders: pinned memory and non-blocking copies on a GPU, persistent workers with prefetching.
+
+    mmdg-bench run --preset hac_paper --set precision=bf16 --set compile=true
+"""
+
+import contextlib
+import os
+
+import torch
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def autocast(device: str, precision: str):
+    """The forward-pass context of `precision` on `device`."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
+
+
+def configure_backends(deterministic: bool) -> None:
+    """torch's deterministic algorithms and the cuDNN/cuBLAS settings they need (a run that uses an
+    operation without a deterministic version then stops naming it); cuDNN autotuning otherwise."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def memory_format(tensor_or_dims) -> torch.memory_format:
+    dims = tensor_or_dims if isinstance(tensor_or_dims, int) else tensor_or_dims.dim()
+    return torch.channels_last_3d if dims == 5 else torch.channels_last
+
+
+def prepare_encoders(model, device: str, channels_last: bool, compile_encoders: bool) -> None:
+    """Channels-last weights (GPU only) and compiled encoders, in place."""
+    for name, encoder in model.encoders.items():
+        if channels_last and device.startswith("cuda"):
+            weight_dims = max((p.dim() for p in encoder.parameters()), default=2)
+            if weight_dims >= 4:
+                encoder.to(memory_format=memory_format(weight_dims))
+        if compile_encoders:
+            model.encoders[name] = torch.compile(encoder)
+
+
+def to_device(batch: dict, device: str, channels_last: bool = False) -> dict:
+    """A batch on `device`: non-blocking copies from pinned memory on a GPU, clips in channels-last
+    order where asked."""
+    cuda = device.startswith("cuda")
+    moved = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            value = value.to(device, non_blocking=cuda)
+            if channels_last and cuda and value.dim() in (4, 5):
+                value = value.contiguous(memory_format=memory_format(value))
+        moved[key] = value
+    return moved
+
+
+def loader_options(device: str, num_workers: int, prefetch: int) -> dict:
+    """DataLoader keywords for the device: pinned memory on a GPU; workers that persist across epochs
+    (each keeps its decoded cache) and prefetch `prefetch` batches each."""
+    options = {"num_workers": num_workers, "pin_memory": device.startswith("cuda")}
+    if num_workers > 0:
+        options.update(persistent_workers=True, prefetch_factor=prefetch)
+    return options

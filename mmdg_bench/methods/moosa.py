@@ -1,0 +1,149 @@
+"""MOOSA, closed-set (Dong, Chatzi, Fink, "Towards Multimodal Open-Set Domain Generalization and
+Adaptation through Self-supervision", ECCV 2024; code donghao51/MOOSA; the closed-set variant is
+SimMMDG's code with MOOSA's training step, MOOSA issue #3).
+
+SimMMDG's terms (simmmdg.py), with the translators reading masked embeddings, plus:
+- entropy-weighted heads: per clip, weights w_k = softmax_k(-H(p_k) / T) over the heads {fused,
+  unimodal...}; the heads' CE becomes mean_i sum_k w_ik CE_ik (T = 1);
+- entropy minimisation of every head, averaged over heads and clips (weight 1e-3);
+- multimodal jigsaw: each modality's embedding cut into S parts (S = 4 for two modalities, 2 for
+  three), the M*S parts of a clip concatenated in one of P = 128 permutations drawn from the
+  (M*S)! possible ones, and an MLP (in -> 512 -> P) predicts which (CE, weight 1.0);
+- masked cross-modal translation: a random mask_ratio (0.3) of each translator input's entries zeroed.
+
+Task groups (as SimMMDG's, rule: label-driven or prediction-driven terms are classification-side,
+label-free feature alignment/self-supervision is invariance-side):
+- ERM's head CEs, replaced (same names, heads and groups as ERM's; weight 1 each): each head's
+  term is mean_i w_ik CE_ik, so together they are MOOSA's entropy-weighted loss. Gradient-Blending
+  still reweighs them per head. The weights are constants (detached): they choose how much each
+  head is trained, they are not themselves trained (an assumption; the paper does not say).
+- `moosa/entropy`: classification. It sharpens the class predictions (semantic confidence).
+- `moosa/jigsaw`: domain. Label-free self-supervision on the structure of the embeddings across
+  modalities (JiGen's rationale: an auxiliary task that regularises towards invariant features).
+- `moosa/contrast`, `moosa/distance`, `moosa/translation`: as SimMMDG's.
+ERM's domain-adversarial terms are kept.
+
+Departures from the official code: closed-set only (no unknown class, no H-score); the shared model
+(our fused head, unimodal heads — MOOSA's per-modality CE heads are ours — and DANN discriminators);
+widths as in simmmdg.py; parts of an embedding whose width S does not divide leave its last units
+out of the jigsaw; the permutation set, each clip's permutation, the masks and the dropout come from
+seeded streams: the set from (seed, "moosa/permutations"), the per-step draws from (seed, name, step).
+
+    mmdg-bench run --method moosa --strategy gmp --set method.moosa.mask_ratio=0.7
+"""
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmdg_bench.errors import UserError
+from mmdg_bench.methods.base import METHODS
+from mmdg_bench.methods.params import check_ranges
+from mmdg_bench.methods.simmmdg import SimMMDG, SimMMDGParams
+from mmdg_bench.models.heads import mlp_head
+from mmdg_bench.seeding import stream
+from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN, FUSED, LossTerm
+
+
+@dataclass
+class MOOSAParams(SimMMDGParams):
+    entropy_weight: float = 1e-3  # entropy minimisation weight (official 1e-3; 0.1 or 1.0 in some settings)
+    entropy_temperature: float = 1.0  # T in the heads' weights softmax(-H / T)
+    jigsaw_weight: float = 1.0
+    jigsaw_parts: int = 0  # S, parts per modality; 0: 4 for two modalities, 2 for three or more
+    jigsaw_permutations: int = 128  # P, the permutation classes (fewer when (M*S)! < P)
+    jigsaw_hidden: int = 512  # jigsaw MLP hidden width
+    mask_ratio: float = 0.3  # share of each translator input zeroed (official 0.3 or 0.7)
+
+    def validate(self) -> None:
+        super().validate()
+        check_ranges("moosa", self, nonnegative=("entropy_weight", "jigsaw_weight"),
+                     positive=("entropy_temperature",), fractions=("mask_ratio",), widths=("jigsaw_parts",))
+        if self.jigsaw_permutations < 1 or self.jigsaw_hidden < 1:
+            raise UserError(f"method.moosa.jigsaw_permutations and jigsaw_hidden must be integers >= 1, got "
+                            f"{self.jigsaw_permutations} and {self.jigsaw_hidden}")
+
+
+def entropy(logits: Tensor) -> Tensor:
+    """Per clip, the Shannon entropy (nats) of softmax(logits)."""
+    return -(F.softmax(logits, dim=1) * F.log_softmax(logits, dim=1)).sum(1)
+
+
+def entropy_weights(logits: list[Tensor], temperature: float) -> Tensor:
+    """[batch, heads]: softmax over heads of -H(p_k) / T, detached (confident heads weigh more)."""
+    return F.softmax(-torch.stack([entropy(x.detach()) for x in logits], dim=1) / temperature, dim=1)
+
+
+def permutation_set(parts: int, count: int, generator: torch.Generator) -> Tensor:
+    """`count` distinct permutations of range(parts) (all of them when parts! <= count), [count, parts]."""
+    if math.factorial(parts) <= count:
+        return torch.tensor(list(itertools.permutations(range(parts))))
+    chosen: dict[tuple, None] = {}
+    while len(chosen) < count:
+        chosen.setdefault(tuple(torch.randperm(parts, generator=generator).tolist()))
+    return torch.tensor(list(chosen))
+
+
+def part_columns(dims: list[int], parts: int) -> list[Tensor]:
+    """The columns of each part in the concatenated embeddings [z_1 | z_2 | ...], modality-major."""
+    columns, offset = [], 0
+    for d in dims:
+        width = d // parts
+        columns += [torch.arange(offset + s * width, offset + (s + 1) * width) for s in range(parts)]
+        offset += d
+    return columns
+
+
+@METHODS.register("moosa", paper_row="MOOSA", order=3, paper="Dong et al., ECCV 2024 (closed-set)")
+class MOOSA(SimMMDG):
+    description = ("MOOSA (closed-set): SimMMDG + entropy-weighted heads, entropy minimisation, "
+                   "multimodal jigsaw, masked translation")
+    Params = MOOSAParams
+    name = "moosa"
+
+    def __init__(self, params: MOOSAParams, context):
+        super().__init__(params, context)
+        modalities = context.modalities
+        parts = params.jigsaw_parts or (4 if len(modalities) == 2 else 2)
+        if parts > min(context.dims.values()):
+            raise UserError(f"MOOSA's jigsaw cuts each embedding into {parts} parts, more than the narrowest "
+                            f"feature's {min(context.dims.values())} units; lower method.moosa.jigsaw_parts")
+        permutations = permutation_set(len(modalities) * parts, params.jigsaw_permutations,
+                                       stream(context.seed, "moosa/permutations"))
+        columns = part_columns([context.dims[m] for m in modalities], parts)
+        # Per permutation class, the column order of the shuffled concatenation.
+        self.register_buffer("jigsaw_columns", torch.stack([torch.cat([columns[i] for i in order])
+                                                            for order in permutations.tolist()]))
+        self.jigsaw = mlp_head(self.jigsaw_columns.shape[1], params.jigsaw_hidden, len(permutations))
+
+    def terms(self, out, batch) -> list[LossTerm]:
+        labels = batch["label"]
+        logits = {FUSED: out.fused_logits, **out.unimodal_logits}
+        weights = entropy_weights(list(logits.values()), self.params.entropy_temperature)
+        weighted = {head: (weights[:, k] * F.cross_entropy(logits[head], labels, reduction="none")).mean()
+                    for k, head in enumerate(logits)}
+        terms = [replace(t, loss=weighted[t.head], weight=1.0) if t.head is not None else t
+                 for t in super().terms(out, batch)]
+        entropy_min = torch.stack([entropy(x).mean() for x in logits.values()]).mean()
+        return terms + [
+            LossTerm("moosa/entropy", entropy_min, self.params.entropy_weight, CLASSIFICATION),
+            LossTerm("moosa/jigsaw", self.jigsaw_loss(out.features), self.params.jigsaw_weight, DOMAIN),
+        ]
+
+    def jigsaw_loss(self, z: dict[str, Tensor]) -> Tensor:
+        joined = torch.cat([z[m] for m in self.context.modalities], dim=1)
+        classes = len(self.jigsaw_columns)
+        targets = torch.randint(classes, (len(joined),), device=joined.device,
+                                generator=self.generator("moosa/jigsaw", device=joined.device))
+        shuffled = joined.gather(1, self.jigsaw_columns[targets])
+        return F.cross_entropy(self.jigsaw(shuffled), targets)
+
+    def translator_input(self, embedding: Tensor, key: str) -> Tensor:
+        """MOOSA's masked translation: a random mask_ratio of the entries zeroed."""
+        generator = self.generator("moosa/mask", key, device=embedding.device)
+        masked = torch.rand(embedding.shape, generator=generator, device=embedding.device) < self.params.mask_ratio
+        return embedding.masked_fill(masked, 0.0)
