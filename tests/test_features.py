@@ -21,7 +21,8 @@ from mmdg_bench.models.encoders import build_encoder
 from tests.test_backbones import write_official
 
 VIEWS = 2
-SMALL = ["data.synth.classes=2", "data.synth.train_per_class=2", "data.synth.test_per_class=1",
+# Training views differ only through augmentation: the random-resized crop and flip are on.
+SMALL = ["data.synth.classes=2", "data.synth.train_per_class=2", "data.synth.test_per_class=1", "data.video.train_augment=true",
          "data.cache_decoded=false", "features.shard_clips=4", f"features.views={VIEWS}", "optim.batch_size=4",
          "optim.epochs=3", "threads=1"]
 
