@@ -40,8 +40,8 @@ leaderboard: $(STAMP)
 	$(SWEEP) --seeds 0-2 --strategies baseline --set 'data.modalities=[audio]'
 	$(SWEEP) --seeds 0-1 --strategies baseline,gmp --methods rna-net,simmmdg,moosa,cmrf
 	for fusion in sum film gated late; do $(SWEEP) --seeds 0-1 --strategies baseline,gmp --set model.fusion=$$fusion || exit 1; done
-	$(BENCH) compare $(RUNS) --format md --reference paper > $(SYNTH)/leaderboard.md
-	$(BENCH) compare $(RUNS) --format csv > $(SYNTH)/leaderboard.csv
+	$(BENCH) compare $(RUNS) --format md --reference paper --against 'baseline [fusion=concat]' > $(SYNTH)/leaderboard.md
+	$(BENCH) compare $(RUNS) --format csv --against 'baseline [fusion=concat]' > $(SYNTH)/leaderboard.csv
 	$(BENCH) plot $(RUNS) --out $(SYNTH)/figures
 
 clean:
