@@ -168,3 +168,16 @@ def test_compare_does_not_import_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "Table 3 layout" in result.stdout
+
+
+def test_table4_lists_only_rows_run_like_its_ablations(tmp_path):
+    """gmp under another method or fusion is not a row of GMP's ablation table."""
+    grid(tmp_path, "erm", "gmp", 1)
+    grid(tmp_path, "erm", "gmp-igdm-only", 0)
+    grid(tmp_path, "simmmdg", "gmp", 2)
+    grid(tmp_path, "erm", "gmp", 3, fusion="sum")
+    (group,) = compare_report(collect(tmp_path), "best-val")
+    rows = table(group, "Table 4").text.index.tolist()
+    assert "gmp-igdm-only" in rows and any(row.startswith("gmp") and "+" not in row and "sum" not in row
+                                          for row in rows if row != "gmp-igdm-only")
+    assert not [row for row in rows if "simmmdg" in row or "sum" in row]
