@@ -25,9 +25,7 @@ from torch.utils.data import DataLoader
 from mmdg_bench.config import Config, load_config
 from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.engine.acceleration import to_device
-from mmdg_bench.engine.train import seed_everything, step_losses
-from mmdg_bench.losses import detaches_unimodal_heads
-from mmdg_bench.models import build_model
+from mmdg_bench.engine.train import run_model, seed_everything, step_losses
 from mmdg_bench.strategies import STRATEGIES, Strategy
 
 WARMUP_STEPS = 3
@@ -67,8 +65,7 @@ def build_bench(name: str, overrides: list[str], index, parts: dict, sources: li
     config = load_config("synth", overrides, strategy__name=name)  # that strategy's params, overrides included
     seed_everything(config.seed)
     strategy_cls = STRATEGIES.get(name)
-    model = build_model(config.model, config.data.modalities, len(index.classes), len(sources),
-                        detaches_unimodal_heads(config.loss.classification, strategy_cls)).to(config.device)
+    model = run_model(config, len(index.classes), len(sources), config.device)  # as the engine builds it
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     train, extra = strategy.holdout_split(parts["train"])
     loaders = {key: DataLoader(ClipDataset(clips, config.data.modalities, config.data, sources, cache=True),

@@ -140,7 +140,8 @@ def prepare(dataset: ClipDataset, on_corrupt: str, decode_all: bool, report=lamb
     return []
 
 
-def build_loaders(config: Config, parts: dict, sources: list[str], progress=NullProgress(), caches=None):
+def build_loaders(config: Config, parts: dict, sources: list[str], device: str, progress=NullProgress(),
+                  caches=None):
     """The training loader (shuffled, augmented, whole batches only: a one-clip batch makes the
     confidence ratios meaningless) and one evaluation loader per other part; from the feature
     `caches` (data.source: features) when given, without decoding or loader workers."""
@@ -163,7 +164,7 @@ def build_loaders(config: Config, parts: dict, sources: list[str], progress=Null
         raise UserError(f"the training split has {len(datasets['train'])} clips, fewer than one batch "
                         f"(optim.batch_size={batch}); lower optim.batch_size")
     shuffle = torch.Generator().manual_seed(config.seed)
-    options = loader_options(resolve_device(config.device), 0 if caches else data.num_workers, data.prefetch)
+    options = loader_options(device, 0 if caches else data.num_workers, data.prefetch)
     loaders = {name: DataLoader(ds, batch_size=batch, **options) for name, ds in datasets.items() if name != "train"}
     loaders["train"] = DataLoader(datasets["train"], batch_size=batch, drop_last=True, **options,
                                   sampler=EpochSampler(len(datasets["train"]), shuffle=True, generator=shuffle))
@@ -232,7 +233,7 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
     parts = index.protocol(target)
     parts["train"], extra = strategy.holdout_split(parts["train"])
     parts.update(extra or {})
-    loaders, clip_counts, skipped = build_loaders(config, parts, sources, progress, caches)
+    loaders, clip_counts, skipped = build_loaders(config, parts, sources, device, progress, caches)
     strategy.attach({k: loaders[k] for k in ("train", *(extra or {}))})  # never val/target
     optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
     shuffle = loaders["train"].sampler.generator
