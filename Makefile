@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BENCH  := $(VENV)/bin/mmdg-bench
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench leaderboard clean
+.PHONY: install run test bench gpu-check leaderboard clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BENCH) bench
+
+# On a machine with a CUDA GPU: the CUDA tests and the GPU step and grid benches (scripts/gpu-check).
+gpu-check: $(STAMP)
+	PYTHON=$(PY) bash scripts/gpu-check $(OUT)
 
 # The committed synthetic leaderboard (resumable: an interrupted `make leaderboard` continues where it
 # stopped). Table 2: 5 strategies + gmp-fast; Table 4: GMP's ablation blocks; Table 1: each modality

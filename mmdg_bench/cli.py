@@ -624,20 +624,28 @@ class BenchPart(str, Enum):
     backbones = "backbones"  # minutes on a CPU: only when asked for
     step = "step"  # a paper preset's training step per strategy (--preset, --batch): only when asked for
     grid = "grid"  # the paper grid's wall time from measured rates: only when asked for
+    cached_sweep = "cached-sweep"  # a paper-sized sweep from a feature cache, timed: only when asked for
 
 
 @app.command()
 @user_errors
 def bench(
-    part: list[BenchPart] = typer.Option(None, "--part", metavar="pipeline|strategies|data|compare|backbones|step|grid",
-                                         help="What to time (repeatable); default: all but backbones, step, grid."),
+    part: list[BenchPart] = typer.Option(None, "--part", metavar="pipeline|strategies|data|compare|backbones|step|grid|cached-sweep",
+                                         help="What to time (repeatable); default: all but backbones, step, grid, "
+                                              "cached-sweep."),
     repeats: int = typer.Option(3, help="Repetitions of each pipeline timing (and of step/grid's steps); the median is reported."),
     step_repeats: int = typer.Option(20, help="Training steps timed per strategy; the median is reported."),
-    preset: str = typer.Option("hac_paper", metavar="NAME|PATH", help="step: the preset whose input size is timed."),
+    preset: str = typer.Option("hac_paper", metavar="NAME|PATH",
+                               help="step: the preset whose input size is timed; cached-sweep: the preset swept."),
     batch: int = typer.Option(1, metavar="N", help="step, grid: clips per timed step (CPU: 1-2)."),
+    seeds: str = typer.Option("0-2", help="cached-sweep: the sweep's seeds (the goal: 0-2)."),
+    jobs: int = typer.Option(0, metavar="N", help="cached-sweep: runs in parallel; 0: one per CPU."),
+    set_: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                   help="step, grid, cached-sweep: a setting of the timed runs, e.g. "
+                                        "precision=bf16 or optim.epochs=2 (repeatable)."),
 ):
     """Speed figures: the pipeline on synth, and each strategy's training step against baseline."""
-    parts = set(part or set(BenchPart) - {BenchPart.backbones, BenchPart.step, BenchPart.grid})
+    parts = set(part or set(BenchPart) - {BenchPart.backbones, BenchPart.step, BenchPart.grid, BenchPart.cached_sweep})
     if BenchPart.pipeline in parts:
         from mmdg_bench.bench import bench_pipeline
 
@@ -664,11 +672,17 @@ def bench(
     if BenchPart.step in parts:
         from mmdg_bench.step_bench import bench_step
 
-        bench_step(console, preset, batch, repeats)
+        bench_step(console, preset, batch, repeats, overrides=set_ or [])
     if BenchPart.grid in parts:
         from mmdg_bench.step_bench import bench_grid
 
-        bench_grid(console, batch, repeats)
+        bench_grid(console, batch, repeats, overrides=set_ or [])
+    if BenchPart.cached_sweep in parts:
+        from mmdg_bench.cached_sweep_bench import bench_cached_sweep
+
+        if jobs < 0:
+            raise UserError(f"--jobs must be 0 (one per CPU) or more, got {jobs}")
+        bench_cached_sweep(console, preset, seeds, jobs, overrides=set_ or [])
 
 
 from mmdg_bench.weights_cli import weights_app  # noqa: E402  (it uses user_errors and the consoles above)

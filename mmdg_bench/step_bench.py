@@ -22,6 +22,7 @@ import math
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from rich.table import Table
 from mmdg_bench.config import Config, load_config
 from mmdg_bench.data.dataset import AudioLoader
 from mmdg_bench.engine.acceleration import autocast, configure_backends
-from mmdg_bench.engine.train import resolve_device, seed_everything, step_losses
+from mmdg_bench.engine.train import make_optimizer, resolve_device, seed_everything, step_losses
+from mmdg_bench.errors import UserNotice
 from mmdg_bench.losses import detaches_unimodal_heads
 from mmdg_bench.models import build_model
 from mmdg_bench.models.encoders import encoder_spec
@@ -71,8 +73,16 @@ def random_init(preset: str) -> list[str]:
             if isinstance(spec, dict) and spec.get("weights")]
 
 
-def step_config(preset: str, batch: int, overrides: list[str] = ()) -> Config:
-    return load_config(preset, [*random_init(preset), f"optim.batch_size={batch}", *overrides])
+def step_config(preset: str, batch: int, overrides: list[str] = (), strategy: str | None = None) -> Config:
+    """The preset at `batch`, random-init, with `strategy` selected (its own parameters, overrides included)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserNotice)  # overrides of the other strategies timed beside it
+        return load_config(preset, [*random_init(preset), f"optim.batch_size={batch}", *overrides],
+                           strategy__name=strategy)
+
+
+def strategy_configs(preset: str, batch: int, overrides: list[str], strategies: list[str]) -> dict[str, Config]:
+    return {name: step_config(preset, batch, overrides, name) for name in strategies}
 
 
 def input_shapes(config: Config) -> dict[str, tuple[int, ...]]:
@@ -140,6 +150,7 @@ class Stepper:
 
 
 def build_stepper(name: str, config: Config, classes: int, device: str, feature_dims=None) -> Stepper:
+    """`name`'s model, strategy (with `config.strategy.params`: `config` selects `name`) and optimizer."""
     seed_everything(config.seed)
     strategy_cls = STRATEGIES.get(name)
     model = build_model(config.model, config.data.modalities, classes, SOURCES,
@@ -147,7 +158,7 @@ def build_stepper(name: str, config: Config, classes: int, device: str, feature_
                         feature_dims=feature_dims).to(device)
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    return Stepper(name, model, strategy, torch.optim.Adam(trainable, lr=config.optim.lr))
+    return Stepper(name, model, strategy, make_optimizer(trainable, config.optim))
 
 
 def _synchronize(device: str) -> None:
@@ -194,15 +205,17 @@ def round_robin(steppers: list[Stepper], batch: dict, config: Config, device: st
             stepper.seconds.append(time_step(stepper, batch, config, device, memory))
 
 
-def measure_steps(config: Config, classes: int, device: str, batch: dict, repeats: int, strategies: list[str],
+def measure_steps(configs: dict[str, Config], classes: int, device: str, batch: dict, repeats: int,
                   feature_dims=None) -> list[dict]:
+    """Time each strategy's step; `configs` maps each strategy to the config that selects it."""
+    strategies = list(configs)
     steppers, rows = [], []
-    for name in strategies:
+    for name, config in configs.items():
         try:
             steppers.append(build_stepper(name, config, classes, device, feature_dims))
         except Exception as err:  # a strategy that fails to build gets an error row; the others still run
             rows.append({"strategy": name, "error": f"{type(err).__name__}: {err}"})
-    round_robin(steppers, batch, config, device, repeats)
+    round_robin(steppers, batch, configs[strategies[0]], device, repeats)
     batch_size = len(batch["label"])
     for stepper in steppers:
         step_s = statistics.median(stepper.seconds)
@@ -244,24 +257,25 @@ def pooled_dims(config: Config, device: str) -> dict[str, int]:
 def bench_step(console: Console, preset: str, batch: int = 1, repeats: int = 2,
                strategies: list[str] = PAPER_STRATEGIES, overrides: list[str] = ()) -> StepReport:
     config = step_config(preset, batch, list(overrides))
+    configs = strategy_configs(preset, batch, list(overrides), strategies)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     configure_backends(config.deterministic)
     classes = dataset_classes(config)
     clips = random_batch(input_shapes(config), batch, classes, device)
-    rows = measure_steps(config, classes, device, clips, repeats, strategies)
-    baseline = build_stepper("baseline", config, classes, device).model
+    rows = measure_steps(configs, classes, device, clips, repeats)
+    baseline = build_stepper("baseline", step_config(preset, batch, list(overrides), "baseline"), classes, device).model
     eval_rate = batch / eval_seconds(baseline, clips, config, device, repeats)
     del baseline
-    frozen = load_config(preset, [*random_init(preset), f"optim.batch_size={batch}", *overrides,
-                                  *[f"model.encoders.{m}.regime=frozen" for m in config.data.modalities]])
-    dims = pooled_dims(frozen, device)
+    frozen = strategy_configs(preset, batch, [*overrides, *[f"model.encoders.{m}.regime=frozen"
+                                                            for m in config.data.modalities]], strategies)
+    dims = pooled_dims(config, device)
     pooled = random_batch({m: (d,) for m, d in dims.items()}, 16, classes, device)  # the presets' batch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small ops: on a busy CPU more threads only wait for each other (sweep: --jobs)
     try:
-        cached = measure_steps(frozen, classes, device, pooled, max(repeats, 5), strategies, feature_dims=dims)
+        cached = measure_steps(frozen, classes, device, pooled, max(repeats, 5), feature_dims=dims)
     finally:
         torch.set_num_threads(threads)
     report = StepReport(config.preset, device, batch, rows, cached, eval_rate)
@@ -378,14 +392,15 @@ def grid_table(rows: list[dict], device: str) -> Table:
 LAYOUT_OF = {"hac": "HAC mp4", "epic_kitchens": "EPIC-Kitchens frame folders"}
 
 
-def bench_grid(console: Console, batch: int = 1, repeats: int = 2, loader_clips: int = 6) -> list[dict]:
+def bench_grid(console: Console, batch: int = 1, repeats: int = 2, loader_clips: int = 6,
+               overrides: list[str] = ()) -> list[dict]:
     """Measure the step of both paper presets and the loader on both layouts, then estimate the grid."""
     from mmdg_bench.data_bench import bench_paper_layouts
 
     loaders = bench_paper_layouts(console, clips=loader_clips, repeats=repeats)
     inputs = {}
     for dataset, preset in PAPER_PRESETS.items():
-        step = bench_step(console, preset, batch, repeats)
+        step = bench_step(console, preset, batch, repeats, overrides=overrides)
         config = load_config(preset)
         workers = max(1, min(config.data.num_workers, os.cpu_count() or 1))
         per_worker = loaders[LAYOUT_OF[dataset]]["video + audio"]

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from mmdg_bench.config import Config, load_config
 from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.engine.acceleration import to_device
-from mmdg_bench.engine.train import run_model, seed_everything, step_losses
+from mmdg_bench.engine.train import make_optimizer, run_model, seed_everything, step_losses
 from mmdg_bench.strategies import STRATEGIES, Strategy
 
 WARMUP_STEPS = 3
@@ -72,7 +72,7 @@ def build_bench(name: str, overrides: list[str], index, parts: dict, sources: li
                                batch_size=config.optim.batch_size)
                for key, clips in {"train": train, **extra}.items()}
     strategy.attach(loaders)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay)
+    optimizer = make_optimizer(model.parameters(), config.optim)
     return StrategyBench(name, model, strategy, optimizer, math.ceil(len(train) / config.optim.batch_size))
 
 

@@ -106,6 +106,7 @@ def test_a_killed_build_resumes_keeping_finished_shards(built, tmp_path):
     config = load_config("synth", copy_of(built, tmp_path))
     video = cache_folder(config, "video")
     (video / MANIFEST).unlink()  # the kill came before the manifest
+    lost = load_shard(video / "train-00001.pt")
     (video / "train-00001.pt").unlink()  # ... and before this shard was renamed into place
     (video / ".train-00002.pt.tmp-999").write_bytes(b"half")
     kept = (video / "eval-00000.pt").stat().st_mtime_ns
@@ -115,6 +116,8 @@ def test_a_killed_build_resumes_keeping_finished_shards(built, tmp_path):
     assert (video / "eval-00000.pt").stat().st_mtime_ns == kept
     assert not list(video.glob(".*tmp*"))
     assert all(check.ok for check in verify_features(config))
+    redone = load_shard(video / "train-00001.pt")  # the same augmented views as the uninterrupted build
+    assert redone["keys"] == lost["keys"] and torch.equal(redone["features"], lost["features"])
 
 
 def test_verify_finds_missing_clips_bad_shapes_and_non_finite_features(built, tmp_path):

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from mmdg_bench.cli import app
 from mmdg_bench.config import load_config, read_preset
-from mmdg_bench.step_bench import (PAPER_STRATEGIES, GridInputs, StepReport, bench_step, estimate_grid, input_shapes,
-                                   protocol_sizes, random_init)
+from mmdg_bench.step_bench import (PAPER_STRATEGIES, GridInputs, StepReport, bench_step, build_stepper, estimate_grid,
+                                   input_shapes, protocol_sizes, random_init, strategy_configs)
 
 TINY = ["model.encoders.video={name: slowfast_tiny, regime: reference}",
         "model.encoders.audio={name: vggsound_r18_tiny, regime: reference}",
@@ -80,3 +80,16 @@ def test_bench_step_on_the_command_line(tmp_path):
 def test_an_unknown_preset_is_one_sentence(bad):
     result = CliRunner().invoke(app, ["bench", "--part", "step", "--preset", bad])
     assert result.exit_code == 2 and "unknown preset 'nonexistent_preset'" in result.output
+
+
+def test_each_strategy_is_timed_with_its_own_parameters():
+    """A preset that selects GMP (with its parameters) still times OGM-GE with OGM-GE's, and a
+    --set of a strategy's parameter reaches that strategy's stepper."""
+    overrides = [*TINY, "strategy.name=gmp", "strategy.gmp.alpha_k=0.3"]
+    configs = strategy_configs("hac_paper", 1, overrides, ["baseline", "ogm-ge", "gmp"])
+    assert [c.strategy.name for c in configs.values()] == ["baseline", "ogm-ge", "gmp"]
+    stepper = build_stepper("gmp", configs["gmp"], 7, "cpu")
+    assert stepper.strategy.params.alpha_k == 0.3
+    report = bench_step(Console(record=True, width=250), "hac_paper", batch=1, repeats=1, overrides=overrides,
+                        strategies=["baseline", "ogm-ge", "gmp"])
+    assert all(r["error"] is None for r in report.rows + report.cached_rows), report.rows + report.cached_rows

@@ -141,12 +141,17 @@ def build_modality(config, modality: str, index, device: str, report: BuildRepor
         save_shard(shard.path, shard.clip_keys, features)
     report.seconds += time.perf_counter() - started
     report.views_computed += total
+    write_manifest(folder, key, clips, shards, config, device)
+    return folder
+
+
+def write_manifest(folder: Path, key: dict, clips, shards: list[Shard], config, device: str) -> None:
+    """The manifest, written last: it is what makes the folder a finished cache."""
     write_json(folder / MANIFEST, {
         "key": key, "dim": load_shard(shards[0].path)["features"].shape[-1], "clips": len(clips),
         "train_clips": int((clips.split == "train").sum()), "views": config.features.views,
         "shards": {kind: [s.path.name for s in shards if s.path.name.startswith(kind)] for kind in ("eval", "train")},
         "data_root": config.data.root, "device": device})
-    return folder
 
 
 def build_features(config, progress: Callable[[str, int, int], None] = lambda modality, done, total: None
