@@ -65,7 +65,7 @@ def compare(results_dir: Path | str = "results/runs", selection: str = "best-val
     """The tables `mmdg-bench compare` prints, by title (prefixed by "<preset>/<dataset>: " when the
     folder holds several): the shown text (rows × columns), or with `numbers` the long table of
     numbers behind it (strategy, column, mean, std, n, ci_low, ci_high, p)."""
-    from mmdg_bench.results.collect import collect_runs
+    from mmdg_bench.results.collect import collect_runs, planned_runs
 
     if robustness:
         from mmdg_bench.results.robustness import collect_robustness, robustness_report
@@ -75,6 +75,6 @@ def compare(results_dir: Path | str = "results/runs", selection: str = "best-val
         from mmdg_bench.results.tables import compare_report
 
         runs, damaged = collect_runs(results_dir)
-        groups = compare_report(runs, selection, against, damaged=damaged)
+        groups = compare_report(runs, selection, against, damaged=damaged, planned=planned_runs(results_dir))
     prefix = (lambda g: f"{g.preset}/{g.dataset}: ") if len(groups) > 1 else (lambda g: "")
     return {prefix(g) + table.title: table.cells if numbers else table.text for g in groups for table in g.tables}

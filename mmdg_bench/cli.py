@@ -259,7 +259,7 @@ def compare(
                                                               "`mmdg-bench evaluate` recorded, instead."),
 ):
     """Leaderboards from run folders: strategies × held-out domains, mean ± std over seeds, paired tests."""
-    from mmdg_bench.results.collect import collect_runs
+    from mmdg_bench.results.collect import collect_runs, planned_runs
     from mmdg_bench.results.render import print_report, render_report, report_notes
     from mmdg_bench.results.tables import compare_report
 
@@ -273,7 +273,8 @@ def compare(
         runs, damaged = collect_runs(results_dir)
         for run in damaged:
             errors.print(f"[yellow]warning:[/] {escape(run.note)}", highlight=False, soft_wrap=True)
-        report = compare_report(runs, selection.value, against, reference and reference.value, damaged)
+        report = compare_report(runs, selection.value, against, reference and reference.value, damaged,
+                                planned_runs(results_dir))
     if format is Format.table:
         print_report(report, console)
         return

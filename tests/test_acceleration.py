@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from mmdg_bench.config import load_config
-from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.engine import train_run
 from mmdg_bench.engine.acceleration import autocast, loader_options
 from mmdg_bench.engine.train import step_losses
@@ -13,6 +12,7 @@ from mmdg_bench.errors import UserError
 from mmdg_bench.losses import detaches_unimodal_heads
 from mmdg_bench.models import build_model
 from mmdg_bench.strategies import STRATEGIES
+from tests.conftest import training_batch
 
 TINY = ["data.synth.train_per_class=4", "data.synth.test_per_class=2", "optim.batch_size=16", "optim.epochs=2"]
 STRATEGY_NAMES = ["baseline", "ogm-ge", "grad-blending", "pcgrad", "gmp", "gmp-fast", "gmp-igdm-only",
@@ -26,10 +26,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def batch(config):
-    index = load_index(config.data)
-    dataset = ClipDataset(index.protocol("toon")["train"], config.data.modalities, config.data, index.sources("toon"))
-    return next(iter(torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True,
-                                                 generator=torch.Generator().manual_seed(0))))
+    return training_batch(config, "toon")
 
 
 def strategy_gradient(name: str, config, batch, precision: str) -> torch.Tensor:

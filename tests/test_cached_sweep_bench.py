@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from mmdg_bench.cached_sweep_bench import SKELETON, bench_cached_sweep, cached_overrides, write_random_cache
 from mmdg_bench.cli import app
 from mmdg_bench.config import load_config
-from mmdg_bench.features import FeatureDataset, open_caches
+from mmdg_bench.features import open_caches
 from mmdg_bench.features.verify import verify_features
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from torch import nn
 
 from mmdg_bench.config import load_config
-from mmdg_bench.data import ClipDataset, load_index
+from mmdg_bench.data import load_index
 from mmdg_bench.engine import train_run
 from mmdg_bench.engine.train import NonFiniteGradient, check_finite, step_losses
 from mmdg_bench.errors import UserError
@@ -27,6 +27,7 @@ from mmdg_bench.strategies.ogm_ge import OGMGE, OGMGEParams
 from mmdg_bench.strategies.pcgrad import PCGrad
 from mmdg_bench.strategies.gradients import split_encoder_gradients
 from mmdg_bench.strategy_bench import bench_strategies
+from tests.conftest import training_batch
 
 TARGET = "toon"
 TINY = [
@@ -62,11 +63,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def batch(config):
-    index = load_index(config.data)
-    dataset = ClipDataset(index.protocol(TARGET)["train"], config.data.modalities, config.data,
-                          index.sources(TARGET))
-    return next(iter(torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True,
-                                                 generator=torch.Generator().manual_seed(0))))
+    return training_batch(config, TARGET)
 
 
 def assert_close(got: torch.Tensor, want: torch.Tensor) -> None:

@@ -173,3 +173,18 @@ def test_a_sweep_plans_every_method_and_strategy(tmp_path):
                                                       ("rna-net", "gmp")]
     assert plan[2].folder().name.startswith("synth__rna-net+baseline__toon__seed0__")
     assert plan[0].folder().name.startswith("synth__baseline__toon__seed0__")
+
+
+def test_compare_counts_as_missing_only_what_the_sweeps_planned(tmp_path):
+    """Two sweeps on purpose with different seeds (as `make leaderboard` runs its tables): nothing is
+    missing; then a planned run whose folder is gone is named, with its settings."""
+    out = str(tmp_path)
+    base = ["sweep", "--targets", "toon", "--out", out, *SET]
+    assert runner.invoke(app, [*base, "--strategies", "baseline,gmp", "--seeds", "0-1"]).exit_code == 0
+    assert runner.invoke(app, [*base, "--strategies", "pcgrad", "--seeds", "0", "--set", "optim.lr=0.002"]).exit_code == 0
+    compared = runner.invoke(app, ["compare", out, "--format", "md"])
+    assert compared.exit_code == 0 and "run(s) missing" not in compared.output  # the grid rule saw pcgrad/toon/seed1
+    gone = next(p for p in tmp_path.iterdir() if "__pcgrad__" in p.name)
+    (gone / DONE).unlink()
+    compared = runner.invoke(app, ["compare", out, "--format", "md"])
+    assert "1 run(s) missing: pcgrad/toon/seed0 [optim.lr=0.002]" in compared.output

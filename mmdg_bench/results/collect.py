@@ -9,6 +9,7 @@ and the seed never split rows. Each row also carries its method, the method's fa
 """
 
 import json
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from mmdg_bench.results.reference import DEFAULT_FUSION, DEFAULT_METHOD, method_
 
 ID_COLUMNS = ["preset", "dataset", "strategy", "target_domain", "seed", "config_hash"]
 ROW = "row"
+RUN_FOLDER = "run_folder"  # the run folder's name: what a sweep plan names a run by
 METHOD = "method"  # the run's MMDG method (erm for summaries written before methods existed)
 FUSION = "fusion"  # the run's model.fusion (concat for summaries written before fusions existed)
 METHOD_INFO = ("paper_row", "order")
@@ -220,8 +222,43 @@ def runs_frame(collected: Collected) -> pd.DataFrame:
 
 def collect_runs(results_dir: Path | str) -> tuple[pd.DataFrame, list[Damaged]]:
     """One row per finished run and model-selection rule, and the finished runs that could not be read."""
-    collected = finished_run_rows(results_dir, lambda folder: summary_rows(read_summary(folder)))
+    collected = finished_run_rows(results_dir, lambda folder: [{**row, RUN_FOLDER: folder.name}
+                                                               for row in summary_rows(read_summary(folder))])
     return runs_frame(collected), collected.damaged
+
+
+def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
+    """{preset: {run folder name: label}} of every run that a `sweep` planned into `results_dir`
+    (it saves its plan under `<out>/sweeps/`), so that `compare` can say which planned runs are
+    missing rather than guess from the grid of rows x targets x seeds it sees (a table run on
+    fewer seeds on purpose is not missing its other seeds). A plan whose preset or plugins no
+    longer load is left out."""
+    from mmdg_bench.config import EXECUTION_SETTINGS as RUN_SETTINGS
+    from mmdg_bench.engine.run_folder import run_folder_of
+    from mmdg_bench.sweep.plan import saved_plans
+
+    how = set(EXECUTION_SETTINGS) | set(RUN_SETTINGS)
+    specs, configs = defaultdict(dict), {}
+    for sweeps in sorted(Path(results_dir).rglob("sweeps")):
+        for spec in saved_plans(sweeps.parent) if sweeps.is_dir() else ():
+            key = (spec.preset, spec.overrides, spec.plugins, spec.method, spec.strategy, spec.seed)
+            if key not in configs:
+                try:
+                    configs[key] = spec.config()
+                except (UserError, OSError):
+                    configs[key] = None
+            config = configs[key]
+            if config is None:
+                continue
+            specs[config.preset][run_folder_of(config, spec.target, "").path.name] = spec
+    planned = {}
+    for preset, named in specs.items():  # a label shows the overrides its preset's sweeps do not share
+        shared = set.intersection(*(set(spec.overrides) for spec in named.values()))
+        shown = {name: [o for o in spec.overrides if o not in shared and o.partition("=")[0].strip() not in how]
+                 for name, spec in named.items()}
+        planned[preset] = {name: spec.label + (f" [{', '.join(shown[name])}]" if shown[name] else "")
+                           for name, spec in named.items()}
+    return planned
 
 
 def collect(results_dir: Path | str) -> pd.DataFrame:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mmdg_bench.errors import UserError, did_you_mean
-from mmdg_bench.results.collect import (CONFIG, ENVIRONMENT, FUSION, METHOD, ROW, Damaged, label_rows,
-                                        method_label)
+from mmdg_bench.results.collect import (CONFIG, ENVIRONMENT, FUSION, METHOD, ROW, RUN_FOLDER, Damaged,
+                                        label_rows, method_label)
 from mmdg_bench.results.reference import (ASSUMED_FUSIONS, DEFAULT_FUSION, DEFAULT_METHOD, EXTRA, FUSION_ORDER,
                                           FUSION_PAPER_ROWS, MAIN, TABLE1_ALONE, TABLE1_DATASET, TABLE1_JOINT,
                                           TABLE2, TABLE3, TABLE4, TABLE4_BLOCKS, TABLE5, method_info,
@@ -573,13 +573,23 @@ def missing_notes(runs: pd.DataFrame, damaged: list[tuple[str, str, int] | None]
     missing = missing_runs(runs)
     named = [f"{s}/{t}/seed{seed}" for s, t, seed in filter(None, damaged)]
     missing += [run for run in named if run not in missing]
-    count = len(missing) + sum(run is None for run in damaged)
+    return missing_note(missing, len(missing) + sum(run is None for run in damaged), len(damaged))
+
+
+def planned_missing_notes(runs: pd.DataFrame, planned: dict[str, str], damaged_folders: set[str]) -> list[str]:
+    """The runs the sweep plans name that have no readable summary (`planned`: folder name -> label)."""
+    present = set(runs[RUN_FOLDER]) if RUN_FOLDER in runs else set()
+    absent = [name for name in planned if name not in present]
+    return missing_note([planned[name] for name in absent], len(absent), len(damaged_folders & set(absent)))
+
+
+def missing_note(missing: list[str], count: int, unreadable: int) -> list[str]:
     if not count:
         return []
     more = len(missing) - SHOWN_MISSING
     listed = ", ".join(missing[:SHOWN_MISSING]) + (f", … ({more} more)" if more > 0 else "")
-    unreadable = f" ({len(damaged)} of them finished but unreadable)" if damaged else ""
-    return [f"{count} run(s) missing{unreadable}: {listed}".rstrip(": ")]
+    damaged = f" ({unreadable} of them finished but unreadable)" if unreadable else ""
+    return [f"{count} run(s) missing{damaged}: {listed}".rstrip(": ")]
 
 
 def environment_notes(runs: pd.DataFrame) -> list[str]:
@@ -623,9 +633,13 @@ def resolve_against(runs: pd.DataFrame, against: str) -> str | None:
 
 
 def group_report(runs: pd.DataFrame, selection: str, against: str, with_paper: bool,
-                 damaged: list[tuple[str, str, int] | None] = ()) -> Group:
+                 damaged: list[tuple[str, str, int] | None] = (), planned: dict[str, str] | None = None,
+                 damaged_folders: set[str] = frozenset()) -> Group:
+    """One (preset, dataset) group's tables and notes; with `planned` (the sweep plans' runs of this
+    preset), the missing runs are the planned ones, else the gaps in the grid of what ran."""
     preset, dataset = runs.preset.iloc[0], runs.dataset.iloc[0]
-    notes = missing_notes(runs, damaged) + environment_notes(runs)
+    missing = planned_missing_notes(runs, planned, damaged_folders) if planned else missing_notes(runs, damaged)
+    notes = missing + environment_notes(runs)
     published_rows = {}
     if with_paper:
         published_rows, paper_notes = paper_rows(runs)
@@ -658,10 +672,12 @@ def check_against(chosen: pd.DataFrame, against: str) -> None:
 
 
 def compare_report(runs: pd.DataFrame, selection: str, against: str | None = None,
-                   reference: str | None = None, damaged: list[Damaged] = ()) -> list[Group]:
+                   reference: str | None = None, damaged: list[Damaged] = (),
+                   planned: dict[str, dict[str, str]] | None = None) -> list[Group]:
     """Everything `compare` shows, per (preset, dataset) group. `against` defaults to baseline;
     naming one that never ran is a user error. `reference` "paper" adds published rows; `damaged`
-    finished runs that could not be read are counted among the missing ones."""
+    finished runs that could not be read are counted among the missing ones; `planned` (from
+    `planned_runs`) says which runs the sweeps meant to run, per preset."""
     chosen = with_rows(runs[runs.selection == selection])
     if chosen.empty:
         raise UserError(f"no run records a '{selection}' model selection; choose another with --selection")
@@ -670,6 +686,8 @@ def compare_report(runs: pd.DataFrame, selection: str, against: str | None = Non
     if reference not in (None, "paper"):
         raise UserError(f"unknown reference '{reference}' (choose from: paper)")
     groups = chosen.groupby(["preset", "dataset"], sort=True)
+    damaged_folders = {run.folder.name for run in damaged}
     return [group_report(group, selection, against or BASELINE, reference == "paper",
-                         damaged_ids(list(damaged), preset, unnamed=i == 0))
+                         damaged_ids(list(damaged), preset, unnamed=i == 0), (planned or {}).get(preset),
+                         damaged_folders)
             for i, ((preset, _), group) in enumerate(groups)]
