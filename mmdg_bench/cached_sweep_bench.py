@@ -34,6 +34,7 @@ from mmdg_bench.data.hac import HAC_DOMAINS
 from mmdg_bench.errors import UserError
 from mmdg_bench.features.build import plan_shards, write_manifest
 from mmdg_bench.features.cache import KEY, cache_folder, cache_key, save_shard, write_json
+from mmdg_bench.models.encoders import encoder_spec
 from mmdg_bench.step_bench import PAPER_STRATEGIES, device_name, pooled_dims, random_init
 from mmdg_bench.sweep.plan import parse_seeds
 
@@ -45,7 +46,13 @@ SKELETON = ("video", *HAC_DOMAINS)
 
 def cached_overrides(preset: str, root: Path, features_dir: Path) -> list[str]:
     """The settings of a run from the cache: every encoder frozen, random-init (no weight files)."""
-    modalities = load_config(preset).data.modalities
+    config = load_config(preset)
+    modalities = config.data.modalities
+    for m in modalities:
+        name, _, settings = encoder_spec(config.model.encoders[m], f"model.encoders.{m}")
+        if not hasattr(settings, "regime"):
+            raise UserError(f"a feature cache holds pre-trained backbones' features, but preset {preset}'s {m} "
+                            f"encoder ({name}) is not one: use hac_paper or epic_kitchens_paper")
     return [*random_init(preset), "data.source=features", f"data.root={root}", f"features.dir={features_dir}",
             *[f"model.encoders.{m}.regime=frozen" for m in modalities]]
 

@@ -42,6 +42,11 @@ def test_a_short_cached_sweep_is_timed_and_tabulated():
     assert "2 runs x 1 epochs" in text and "measured on" in text and "<= 1.3 min" in text
 
 
-def test_a_bad_seed_list_is_one_sentence_before_anything_runs():
-    result = CliRunner().invoke(app, ["bench", "--part", "cached-sweep", "--seeds", "x"])
-    assert result.exit_code == 2 and "--seeds must look like" in result.output
+@pytest.mark.parametrize("args, says", [
+    (["--seeds", "x"], "--seeds must look like"),
+    (["--preset", "synth"], "preset synth's video encoder (tiny3d) is not one"),
+    (["--jobs", "-1"], "--jobs must be 0 (one per CPU) or more"),
+])
+def test_a_bad_option_is_one_sentence_before_anything_runs(args, says):
+    result = CliRunner().invoke(app, ["bench", "--part", "cached-sweep", *args])
+    assert result.exit_code == 2 and says in result.output

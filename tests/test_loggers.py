@@ -85,3 +85,19 @@ def test_an_unknown_tracker_is_refused_with_a_suggestion(tiny_config, tmp_path):
     with pytest.raises(UserError, match="unknown logger 'tensorbord' .did you mean 'tensorboard'"):
         train_run(tiny_config("loggers=[tensorbord]"), "day", tmp_path)
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]  # refused before any run folder
+
+
+def test_a_resumed_training_continues_its_mlflow_run(tiny_config, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from tests.test_engine import InterruptAfterFirstEpoch
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    config = tiny_config("loggers=[mlflow]", strategy__name="gmp")
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, "day", tmp_path, progress=InterruptAfterFirstEpoch())
+    result = train_run(config, "day", tmp_path)
+    client = MlflowClient(tracking_uri=(result.path / LOGS / "mlruns").as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name("mmdg-bench").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/fused")] == [1, 2]

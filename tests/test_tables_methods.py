@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from mmdg_bench.results.collect import collect
@@ -143,8 +144,22 @@ def test_an_unusual_fusion_always_shows_in_the_label(tmp_path):
     (group,) = compare_report(collect(tmp_path), "best-val", reference="paper")
     assert table(group, "Table 2").text.index.tolist()[:3] == ["baseline", "pcgrad [fusion=sum]", "gmp"]
     t5 = table(group, "Table 5")
+    assert t5.text.index.tolist() == ["pcgrad [fusion=sum]"]  # baseline and gmp never ran under another fusion
     assert t5.text.loc["pcgrad [fusion=sum]", "Δ vs baseline"] == "–"  # no sum row under baseline ran
-    assert t5.text.loc["pcgrad [fusion=sum]", "paper Avg"] == "–"  # Table 5 has baseline and GMP only
+    # Table 5 has baseline and GMP only: no published number for this row
+    assert t5.text.get("paper Avg", pd.Series("–", index=t5.text.index)).tolist() == ["–"]
+
+
+def test_table_5_lists_only_the_rows_run_like_the_fusion_variants(tmp_path):
+    for offset, strategy in enumerate(("baseline", "gmp", "pcgrad")):
+        grid(tmp_path, "erm", strategy, offset)
+    for offset, strategy in enumerate(("baseline", "gmp")):
+        grid(tmp_path, "erm", strategy, offset, fusion="sum")
+    (group,) = compare_report(collect(tmp_path), "best-val", reference="paper")
+    t5 = table(group, "Table 5")
+    assert t5.text.index.tolist() == ["baseline [fusion=concat]", "gmp [fusion=concat]", "baseline [fusion=sum]",
+                                      "gmp [fusion=sum]"]  # pcgrad ran under concat only
+    assert "pcgrad" in table(group, "Table 2").text.index
 
 
 def test_a_damaged_method_run_is_counted_under_its_row(tmp_path):

@@ -521,6 +521,13 @@ def fusion_tables(runs: pd.DataFrame, dataset: str | None = None) -> list[Leader
     erm = facts[facts.method == DEFAULT_METHOD]
     if (erm.fusion == DEFAULT_FUSION).all():
         return []
+    # Only rows run like the fusion variants (same strategies, other settings and modalities): not
+    # every strategy, ablation and single-modality run that ran under the default fusion.
+    without_fusion = erm.shared.map(lambda c: json.dumps({k: v for k, v in json.loads(c).items() if k != "model.fusion"},
+                                                          sort_keys=True))
+    variants = erm.fusion != DEFAULT_FUSION
+    like = set(zip(erm.strategy[variants], without_fusion[variants], erm.modalities[variants]))
+    erm = erm[[key in like for key in zip(erm.strategy, without_fusion, erm.modalities)]]
     rank = {f: i for i, f in enumerate(FUSION_ORDER)}
     rows = sorted((row for row in ordered_rows(runs) if row in erm.index),
                   key=lambda row: rank.get(erm.loc[row, "fusion"], len(rank)))
