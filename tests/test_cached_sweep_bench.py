@@ -36,7 +36,7 @@ def test_the_random_cache_is_a_finished_cache_that_runs_read(skeleton, preset, c
 def test_a_short_cached_sweep_is_timed_and_tabulated():
     console = Console(record=True, width=250)
     report = bench_cached_sweep(console, "hac_paper", seeds="0", jobs=1, strategies=["baseline", "gmp"],
-                                targets="cartoon", overrides=["optim.epochs=1", "features.views=1"])
+                                targets="cartoon", overrides=["optim.epochs=1", "features.views=1", "optim.batch_size=128"])
     assert report["runs"] == 2 and report["sweep_s"] > 0 and set(report["train_s"]) == {"baseline", "gmp"}
     text = " ".join(console.export_text().split())
     assert "2 runs x 1 epochs" in text and "measured on" in text and "<= 1.3 min" in text

@@ -8,6 +8,7 @@ use (`baseline [modalities=video]`). Settings that only say how a run executes (
 and the seed never split rows. Each row also carries its method, the method's facts and its fusion.
 """
 
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Callable
@@ -241,15 +242,15 @@ def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
     specs, configs = defaultdict(dict), {}
     for sweeps in sorted(Path(results_dir).rglob("sweeps")):
         for spec in saved_plans(sweeps.parent) if sweeps.is_dir() else ():
-            key = (spec.preset, spec.overrides, spec.plugins, spec.method, spec.strategy, spec.seed)
-            if key not in configs:
+            key = (spec.preset, spec.overrides, spec.plugins, spec.method, spec.strategy)
+            if key not in configs:  # one load per configuration; the seed is a plain field
                 try:
                     configs[key] = spec.config()
                 except (UserError, OSError):
                     configs[key] = None
-            config = configs[key]
-            if config is None:
+            if configs[key] is None:
                 continue
+            config = dataclasses.replace(configs[key], seed=spec.seed)
             specs[config.preset][run_folder_of(config, spec.target, "").path.name] = spec
     planned = {}
     for preset, named in specs.items():  # a label shows the overrides its preset's sweeps do not share
