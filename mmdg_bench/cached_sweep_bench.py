@@ -57,9 +57,8 @@ def cached_overrides(preset: str, root: Path, features_dir: Path) -> list[str]:
             *[f"model.encoders.{m}.regime=frozen" for m in modalities]]
 
 
-def write_random_cache(config: Config, seed: int = 0) -> dict[str, Path]:
-    """A finished cache of random features for every clip of `config`'s index, per modality."""
-    index = load_index(config.data)
+def write_random_cache(config: Config, index, seed: int = 0) -> dict[str, Path]:
+    """A finished cache of random features for every clip of `index` (`config`'s), per modality."""
     dims = pooled_dims(config, "cpu")
     generator = torch.Generator().manual_seed(seed)
     folders = {}
@@ -107,8 +106,9 @@ def bench_cached_sweep(console: Console, preset: str = "hac_paper", seeds: str =
             (root / name).mkdir(parents=True)
         settings = [*cached_overrides(preset, root, scratch / "features"), *overrides]
         config = load_config(preset, settings)
+        index = load_index(config.data)
         started = time.perf_counter()
-        write_random_cache(config)
+        write_random_cache(config, index)
         cache_s = time.perf_counter() - started
         out = scratch / "runs"
         command = [sys.executable, "-m", "mmdg_bench", "sweep", "--preset", preset, "--seeds", seeds,
@@ -118,8 +118,8 @@ def bench_cached_sweep(console: Console, preset: str = "hac_paper", seeds: str =
         returncode, error = run_echoing_runs(command, console)
         sweep_s = time.perf_counter() - started
         summaries = run_summaries(out)
-        planned = len(strategies) * len(planned_seeds) * (len(load_index(config.data).domains)
-                                                               if targets == "all" else len(targets.split(",")))
+        planned = len(strategies) * len(planned_seeds) * (len(index.domains) if targets == "all"
+                                                               else len(targets.split(",")))
         if returncode != 0 or len(summaries) != planned:
             raise UserError(f"the timed sweep finished {len(summaries)} of {planned} runs: {error or 'no error printed'}")
     finally:

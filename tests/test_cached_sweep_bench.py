@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from mmdg_bench.cached_sweep_bench import SKELETON, bench_cached_sweep, cached_overrides, write_random_cache
 from mmdg_bench.cli import app
 from mmdg_bench.config import load_config
+from mmdg_bench.data import load_index
 from mmdg_bench.features import open_caches
 from mmdg_bench.features.verify import verify_features
 
@@ -26,7 +27,7 @@ def skeleton(tmp_path):
 def test_the_random_cache_is_a_finished_cache_that_runs_read(skeleton, preset, clips, widths):
     config = load_config(preset, [*cached_overrides(preset, skeleton / "data", skeleton / "features"),
                                   "features.views=2"])
-    write_random_cache(config)
+    write_random_cache(config, load_index(config.data))
     assert all(check.ok for check in verify_features(config)), [c.problems for c in verify_features(config)]
     caches = open_caches(config)  # the key a run of these settings looks for
     assert {m: cache.dim for m, cache in caches.items()} == widths

@@ -20,11 +20,10 @@ from mmdg_bench.data.decoding import _read_folder
 from mmdg_bench.data_bench import write_epic_frames_layout
 from mmdg_bench.engine import train_run
 from mmdg_bench.step_bench import PAPER_STRATEGIES, bench_step
+from tests.test_acceleration import TINY
 from tests.test_step_bench import TINY as TINY_BACKBONES
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-TINY = ["data.synth.train_per_class=4", "data.synth.test_per_class=2", "optim.batch_size=16", "optim.epochs=2"]
 
 
 @pytest.mark.parametrize("strategy", PAPER_STRATEGIES)

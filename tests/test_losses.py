@@ -42,6 +42,15 @@ def ce_terms(step) -> dict[str, torch.Tensor]:
     return {t.name: t.value for t in step.terms}
 
 
+def split_and_terms(classification: str):
+    """(model, the split of each encoder's gradient into task groups, a fresh step of the same batch,
+    its weighted terms by name) to check the split against autograd."""
+    model, batch, config = setup(classification)
+    split = split_encoder_gradients(model, step_losses(model, batch, config))
+    step = step_losses(model, batch, config)
+    return model, split, step, ce_terms(step)
+
+
 @pytest.mark.parametrize("classification", ["paper", "author", "both"])
 def test_each_setting_puts_the_ces_in_its_groups(classification):
     model, batch, config = setup(classification)
@@ -54,10 +63,7 @@ def test_each_setting_puts_the_ces_in_its_groups(classification):
 
 
 def test_paper_g_c_is_the_fused_ce_alone_and_the_unimodal_heads_still_learn():
-    model, batch, config = setup("paper")
-    split = split_encoder_gradients(model, step_losses(model, batch, config))
-    step = step_losses(model, batch, config)
-    terms = ce_terms(step)
+    model, split, step, terms = split_and_terms("paper")
     for m in MODALITIES:
         torch.testing.assert_close(split[m].cls, encoder_grad(terms["ce/fused"], model, m))
         # The unimodal head reads a detached feature: its CE never reaches the encoder ...
@@ -68,10 +74,7 @@ def test_paper_g_c_is_the_fused_ce_alone_and_the_unimodal_heads_still_learn():
 
 
 def test_author_g_c_is_three_times_the_own_head_ce_and_the_fused_ce_is_plain():
-    model, batch, config = setup("author")
-    split = split_encoder_gradients(model, step_losses(model, batch, config))
-    step = step_losses(model, batch, config)
-    terms = ce_terms(step)
+    model, split, step, terms = split_and_terms("author")
     for m in MODALITIES:
         torch.testing.assert_close(split[m].cls, encoder_grad(terms[f"ce/{m}"], model, m))
         torch.testing.assert_close(split[m].plain, encoder_grad(terms["ce/fused"], model, m))
@@ -79,10 +82,7 @@ def test_author_g_c_is_three_times_the_own_head_ce_and_the_fused_ce_is_plain():
 
 
 def test_both_g_c_holds_fused_and_unimodal_ces():
-    model, batch, config = setup("both")
-    split = split_encoder_gradients(model, step_losses(model, batch, config))
-    step = step_losses(model, batch, config)
-    terms = ce_terms(step)
+    model, split, step, terms = split_and_terms("both")
     for m in MODALITIES:
         want = encoder_grad(terms["ce/fused"] + terms[f"ce/{m}"], model, m)
         torch.testing.assert_close(split[m].cls, want)
