@@ -36,7 +36,7 @@ from mmdg_bench.features.build import plan_shards, write_manifest
 from mmdg_bench.features.cache import KEY, cache_folder, cache_key, save_shard, write_json
 from mmdg_bench.models.encoders import encoder_spec
 from mmdg_bench.step_bench import PAPER_STRATEGIES, device_name, pooled_dims, random_init
-from mmdg_bench.sweep.plan import parse_seeds
+from mmdg_bench.sweep.plan import parse_names, parse_seeds
 
 GOAL_MINUTES = 30  # for 5 strategies x 3 targets x 3 seeds on HAC (the issue's CPU goal)
 # An empty data root that each real layout indexes from its packaged split files: HAC's domain
@@ -59,7 +59,7 @@ def cached_overrides(preset: str, root: Path, features_dir: Path) -> list[str]:
 
 def write_random_cache(config: Config, index, seed: int = 0) -> dict[str, Path]:
     """A finished cache of random features for every clip of `index` (`config`'s), per modality."""
-    dims = pooled_dims(config, "cpu")
+    dims = pooled_dims(config)
     generator = torch.Generator().manual_seed(seed)
     folders = {}
     for modality in config.data.modalities:
@@ -118,8 +118,7 @@ def bench_cached_sweep(console: Console, preset: str = "hac_paper", seeds: str =
         returncode, error = run_echoing_runs(command, console)
         sweep_s = time.perf_counter() - started
         summaries = run_summaries(out)
-        planned = len(strategies) * len(planned_seeds) * (len(index.domains) if targets == "all"
-                                                               else len(targets.split(",")))
+        planned = len(strategies) * len(planned_seeds) * len(parse_names(targets, index.domains, "target domain"))
         if returncode != 0 or len(summaries) != planned:
             raise UserError(f"the timed sweep finished {len(summaries)} of {planned} runs: {error or 'no error printed'}")
     finally:

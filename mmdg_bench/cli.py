@@ -263,7 +263,6 @@ def compare(
     from mmdg_bench.results.render import print_report, render_report, report_notes
     from mmdg_bench.results.tables import compare_report
 
-    from rich.markup import escape
 
     if robustness:
         from mmdg_bench.results.robustness import collect_robustness, robustness_report
@@ -291,7 +290,6 @@ def plot(
     out: Path = typer.Option(Path("results/figures"), help="Where the figures are written (PNG and PDF)."),
 ):
     """Figures over training per preset: accuracy, per-modality accuracy, cos(g_c, g_d), GMP's rho, sigma, k, p."""
-    from rich.markup import escape
 
     from mmdg_bench.results.plots import plot_results
 

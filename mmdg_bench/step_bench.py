@@ -242,7 +242,7 @@ class StepReport:
         return row["clips_per_s"] if row and not row["error"] else None
 
 
-def pooled_dims(config: Config, device: str) -> dict[str, int]:
+def pooled_dims(config: Config) -> dict[str, int]:
     """Each backbone's pooled width (what a cache stores), from its registered network."""
     from mmdg_bench.models.encoders import build_encoder
 
@@ -265,12 +265,13 @@ def bench_step(console: Console, preset: str, batch: int = 1, repeats: int = 2,
     classes = dataset_classes(config)
     clips = random_batch(input_shapes(config), batch, classes, device)
     rows = measure_steps(configs, classes, device, clips, repeats)
-    baseline = build_stepper("baseline", step_config(preset, batch, list(overrides), "baseline"), classes, device).model
+    baseline_config = configs.get("baseline") or step_config(preset, batch, list(overrides), "baseline")
+    baseline = build_stepper("baseline", baseline_config, classes, device).model
     eval_rate = batch / eval_seconds(baseline, clips, config, device, repeats)
     del baseline
     frozen = strategy_configs(preset, batch, [*overrides, *[f"model.encoders.{m}.regime=frozen"
                                                             for m in config.data.modalities]], strategies)
-    dims = pooled_dims(config, device)
+    dims = pooled_dims(config)
     pooled = random_batch({m: (d,) for m, d in dims.items()}, 16, classes, device)  # the presets' batch
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small ops: on a busy CPU more threads only wait for each other (sweep: --jobs)

@@ -40,6 +40,12 @@ EXTRACT_AUDIO = ("make the per-video wavs with `mmdg-bench data extract-audio --
                  "data.on_corrupt=skip to leave out the clips of the videos without one")
 
 
+def timing_modality(modalities) -> str:
+    """The frames a whole-file clip's audio window is timed by: the run's first frame modality, else
+    the video file alone (the feature cache keys on it, so it must follow the dataset exactly)."""
+    return next((m for m in FRAME_MODALITIES if m in modalities), "video")
+
+
 def _range_value(row, column: str) -> float:
     """The row's value in a range column; a column the index does not have means the whole file."""
     value = getattr(row, column, None)
@@ -184,7 +190,7 @@ class ClipDataset(Dataset):
             raise UserError(f"the clip index has no '{missing[0]}' column, so it cannot give modality "
                             f"'{missing[0].split('_')[0]}'; leave it out of data.modalities")
         # Audio is timed by the video frames, by the flow frames without video, by the video file alone.
-        timing = next((m for m in FRAME_MODALITIES if m in self.modalities), "video")
+        timing = timing_modality(self.modalities)
         self.timing = self.loaders.get(timing) or FramesLoader("video", data_config.video, train)
         sampled = [self.loaders[m] for m in FRAME_MODALITIES if m in self.modalities]
         if "audio" in self.modalities:
@@ -220,8 +226,7 @@ class ClipDataset(Dataset):
 
     def decoded(self, i: int, generator: torch.Generator | None = None) -> dict:
         """The decoded (not yet finished) tensors of clip `i`, from the cache when they are in it."""
-        cacheable = generator is None or not self.jitters
-        if cacheable and self.cache is not None and i in self.cache:
+        if self.cache is not None and i in self.cache:  # a cache is refused for jittered sampling
             return self.cache[i]
         row = self.clips.iloc[i]
         item, numbers = {}, {}
@@ -232,7 +237,7 @@ class ClipDataset(Dataset):
             item["audio"] = self.loaders["audio"].decode(row, self.audio_frames(row, numbers, generator))
         item["label"] = int(row.label)
         item["domain"] = self.domain_ids.get(row.domain, -1)
-        if cacheable and self.cache is not None:
+        if self.cache is not None:
             self.cache[i] = item
         return item
 

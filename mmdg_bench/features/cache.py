@@ -13,7 +13,6 @@ that times its window), the number of views, their augmentation seed and the pre
 them and the run looks for another folder. A clip is `<split>/<clip_id>`, unique in every index.
 """
 
-import functools
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from mmdg_bench.data.dataset import timing_modality
 from mmdg_bench.data.synthetic import cache_dir
 from mmdg_bench.errors import UserError
 from mmdg_bench.models.encoders import encoder_spec
@@ -37,27 +37,20 @@ def clip_keys(clips) -> list[str]:
     return [f"{split}/{clip_id}" for split, clip_id in zip(clips.split, clips.clip_id)]
 
 
-@functools.lru_cache(maxsize=16)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    return file_sha256(Path(path))
-
-
 def weights_identity(config, modality: str) -> dict:
     """The backbone's name and its weights file's sha256 (random init: the seed it was drawn with)."""
     name, _, settings = encoder_spec(config.model.encoders[modality], f"model.encoders.{modality}")
     if not getattr(settings, "weights", None):
         return {"backbone": name, "weights": None, "init_seed": config.features.seed}
     path = weights_path(settings.weights, config.model.weights_dir)
-    stat = path.stat()
-    digest = _sha256(str(path), stat.st_size, stat.st_mtime_ns)
-    return {"backbone": name, "weights": path.name, "weights_sha256": digest}
+    return {"backbone": name, "weights": path.name, "weights_sha256": file_sha256(path)}
 
 
 def preprocessing(config, modality: str) -> dict:
     data = config.data
     settings = asdict(getattr(data, modality))
     if modality == "audio":  # a whole-file clip's audio window is timed by the sampled frames
-        timing = next((m for m in ("video", "flow") if m in data.modalities), "video")
+        timing = timing_modality(data.modalities)
         settings["timed_by"] = {"modality": timing, **{k: getattr(getattr(data, timing), k) for k in TIMING_SETTINGS}}
     return settings
 

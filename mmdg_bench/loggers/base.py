@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from mmdg_bench.errors import UserError
+from mmdg_bench.results.collect import flat_settings
 from mmdg_bench.registry import Registry
 
 LOGS = "logs"  # <run>/logs/: where every tracker writes
@@ -47,15 +48,9 @@ def flat_metrics(line: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
-def flat_config(config: dict, prefix: str = "") -> dict[str, str]:
+def flat_config(config: dict) -> dict[str, str]:
     """A config dict as {"optim.lr": "0.001", ...}, for trackers whose parameters are flat strings."""
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            flat.update(flat_config(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = str(value)
-    return flat
+    return {path: str(value) for path, value in flat_settings(config).items()}
 
 
 class LoggerGroup:

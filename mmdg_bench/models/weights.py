@@ -8,6 +8,7 @@ A preset names a file; it is looked for in `model.weights_dir`, else $MMDG_BENCH
 ~/.cache/mmdg-bench/weights (a value with a folder in it is taken as a path).
 """
 
+import functools
 import hashlib
 import logging
 import os
@@ -94,8 +95,16 @@ def check_weights_present(model_config, modalities=None) -> None:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's sha256, read once per (path, size, modification time): a run start checks a
+    weight file and may read it again, and the feature cache keys on it."""
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()

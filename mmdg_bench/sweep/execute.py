@@ -5,7 +5,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from mmdg_bench.engine.run_folder import RunFolder, RunFolderBusy
+from mmdg_bench.engine.run_folder import RunFolderBusy, run_folder_of
 from mmdg_bench.sweep.plan import RunSpec
 
 ERROR = "error.txt"
@@ -28,7 +28,8 @@ def run_spec(spec: RunSpec, threads: int = 0, wait: bool = False) -> str:
     from mmdg_bench.engine import train_run
     from mmdg_bench.progress import EpochLines
 
-    folder = RunFolder(spec.folder())
+    config = spec.config()  # once: it names the folder and trains the run
+    folder = run_folder_of(config, spec.target, spec.out)
     if folder.is_done():
         return "skipped"
     if wait:
@@ -37,7 +38,6 @@ def run_spec(spec: RunSpec, threads: int = 0, wait: bool = False) -> str:
     with warnings.catch_warnings():
         warnings.showwarning = lambda message, *_: say(f"warning: {spec.label}: {message}")
         try:
-            config = spec.config()
             if threads:
                 config.threads = threads
             result = train_run(config, spec.target, spec.out, progress=EpochLines(spec.label, say))
