@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BENCH) run --strategy gmp
 
+# The linter, then every test tier (`$(PY) -m pytest -m "not slow and not e2e"` is the unit tier alone).
 test: $(STAMP)
+	$(VENV)/bin/ruff check mmdg_bench tests
 	$(PY) -m pytest
 
 bench: $(STAMP)

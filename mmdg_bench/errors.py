@@ -57,3 +57,12 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 def unknown(kind: str, name: str, choices: Iterable[str]) -> UserError:
     return UserError(f"unknown {kind} '{name}'{did_you_mean(name, choices)}")
+
+
+def check_choice(value, choices: Iterable[str], setting: str) -> None:
+    """Refuse a value outside `choices` in one sentence; `setting` names it as the sentence should
+    ("'data.layout'" for a preset setting, "GMP's projection" for a hyper-parameter, "--weights")."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise UserError(f"{setting} must be one of {', '.join(choices)}, got '{value}'"
+                        f"{did_you_mean(str(value), choices)}")

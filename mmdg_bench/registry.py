@@ -1,8 +1,9 @@
-"""One small decorator registry, used for strategies, datasets and encoders (timm's pattern).
+"""One small decorator registry, used for strategies, methods, fusions, datasets, encoders and loggers
+(timm's pattern).
 
-An entry registers with its facts (`**info`: e.g. a strategy's family, its paper row and ablation
-block, display order and colour), so that tables, plots and run summaries read them instead of
-guessing from names.
+An entry registers with its facts (`**facts`: e.g. a strategy's family, its paper row and ablation
+block, display order and colour), checked against the registry's typed record (mmdg_bench/facts.py),
+so that tables, plots and run summaries read them instead of guessing from names.
 """
 
 import fnmatch
@@ -19,17 +20,22 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, facts: type | None = None):
         self.kind = kind
+        self.facts_type = facts  # the typed record of an entry's facts; None: any keywords
         self._entries: dict[str, T] = {}
-        self._info: dict[str, dict[str, Any]] = {}
+        self._info: dict[str, Any] = {}
 
-    def register(self, name: str, **info: Any) -> Callable[[T], T]:
+    def register(self, name: str, **facts: Any) -> Callable[[T], T]:
+        """A decorator that registers an entry with its facts; a fact the record does not have is a
+        TypeError (a plugin's typo fails at import, in one sentence)."""
+        record = self.facts_type(**facts) if self.facts_type is not None else dict(facts)
+
         def add(entry: T) -> T:
             if name in self._entries:
                 warnings.warn(f"{self.kind} '{name}' registered twice; the later one wins", stacklevel=2)
             self._entries[name] = entry
-            self._info[name] = dict(info)
+            self._info[name] = record
             return entry
 
         return add
@@ -40,9 +46,15 @@ class Registry(Generic[T]):
         return self._entries[name]
 
     def info(self, name: str) -> dict[str, Any]:
-        """The facts `name` registered with (a copy)."""
+        """The facts `name` registered with, as a dict (what a run's summary.json records)."""
         self.get(name)
-        return dict(self._info[name])
+        record = self._info[name]
+        return record.given() if self.facts_type is not None else dict(record)
+
+    def facts(self, name: str):
+        """The typed record of `name`'s facts (unset fields None)."""
+        self.get(name)
+        return self._info[name]
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from mmdg_bench.config import load_config
+from mmdg_bench.device import autocast
 from mmdg_bench.engine import train_run
-from mmdg_bench.engine.acceleration import autocast, loader_options
+from mmdg_bench.engine.acceleration import loader_options
 from mmdg_bench.engine.train import step_losses
 from mmdg_bench.errors import UserError
 from mmdg_bench.losses import detaches_unimodal_heads

@@ -5,7 +5,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from mmdg_bench.cached_sweep_bench import SKELETON, bench_cached_sweep, cached_overrides, write_random_cache
+from mmdg_bench.bench.cached_sweep import SKELETON, bench_cached_sweep, cached_overrides, write_random_cache
 from mmdg_bench.cli import app
 from mmdg_bench.config import load_config
 from mmdg_bench.data import load_index
@@ -37,7 +37,8 @@ def test_the_random_cache_is_a_finished_cache_that_runs_read(skeleton, preset, c
 def test_a_short_cached_sweep_is_timed_and_tabulated():
     console = Console(record=True, width=250)
     report = bench_cached_sweep(console, "hac_paper", seeds="0", jobs=1, strategies=["baseline", "gmp"],
-                                targets="cartoon", overrides=["optim.epochs=1", "features.views=1", "optim.batch_size=128"])
+                                targets="cartoon",
+                                overrides=["optim.epochs=1", "features.views=1", "optim.batch_size=128"])
     assert report["runs"] == 2 and report["sweep_s"] > 0 and set(report["train_s"]) == {"baseline", "gmp"}
     text = " ".join(console.export_text().split())
     assert "2 runs x 1 epochs" in text and "measured on" in text and "<= 1.3 min" in text

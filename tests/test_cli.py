@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mmdg_bench.cli import app
-from mmdg_bench.config import SynthConfig
 from mmdg_bench.data.synthetic import class_names, generate
+from mmdg_bench.settings import SynthConfig
 from tests.conftest import TINY
 
 runner = CliRunner()
@@ -56,7 +56,9 @@ def test_compare_formats(finished_runs):
     md = invoke("compare", str(out), "--format", "md")
     assert md.exit_code == 0
     assert "| strategy | day | night | toon | Avg |" in md.output
-    assert "(n=2)" in md.output and "| strategy | video (target) | audio (target) | fused (target) | video (val) | audio (val) | fused (val) |" in md.output
+    assert "(n=2)" in md.output
+    assert ("| strategy | video (target) | audio (target) | fused (target) | video (val) | audio (val) | fused (val) |"
+            in md.output)
     rows = invoke("compare", str(out), "--format", "csv").output.splitlines()
     assert rows[0] == "preset,dataset,selection,table,strategy,column,mean,std,n,ci_low,ci_high,p"
     assert len(rows) == 1 + 4 + 6
@@ -280,7 +282,8 @@ def test_presets_copy_then_validate(tmp_path):
     assert_user_error(invoke("presets", "validate", str(copy)), "'optim.lr' must be a number > 0")
 
 
-@pytest.mark.parametrize("args", [["sweep", "--cluster", "nonsense"], ["run", "--nope"], ["compare", "--format", "xls"]])
+@pytest.mark.parametrize("args", [["sweep", "--cluster", "nonsense"], ["run", "--nope"],
+                                  ["compare", "--format", "xls"]])
 def test_click_usage_errors_are_one_line_too(args):
     """The parser's own mistakes (unknown option, a value outside its choices) end like ours."""
     result = subprocess.run([sys.executable, "-m", "mmdg_bench", *args], capture_output=True, text=True)

@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from mmdg_bench.cli import app, runs_table
+from mmdg_bench.cli import app
+from mmdg_bench.cli.runs import runs_table
 from mmdg_bench.errors import UserError
 from mmdg_bench.results.collect import collect, collect_runs
 from mmdg_bench.results.reference import TABLE4

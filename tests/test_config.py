@@ -1,7 +1,8 @@
 import pytest
 
-from mmdg_bench.config import PRESET_DIR, list_presets, load_config
+from mmdg_bench.config import load_config
 from mmdg_bench.errors import UserError
+from mmdg_bench.settings import PRESET_DIR, list_presets
 
 
 def test_every_shipped_preset_loads():

@@ -14,12 +14,12 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
+from mmdg_bench.bench.data import write_epic_frames_layout
+from mmdg_bench.bench.step import PAPER_STRATEGIES, bench_step
 from mmdg_bench.cli import app
 from mmdg_bench.config import load_config
 from mmdg_bench.data.decoding import _read_folder
-from mmdg_bench.data_bench import write_epic_frames_layout
 from mmdg_bench.engine import train_run
-from mmdg_bench.step_bench import PAPER_STRATEGIES, bench_step
 from tests.test_acceleration import TINY
 from tests.test_step_bench import TINY as TINY_BACKBONES
 

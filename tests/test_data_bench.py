@@ -8,10 +8,10 @@ import pytest
 import torch
 import torchvision.io
 
+from mmdg_bench.bench.data import epoch_seconds, write_epic_frames_layout, write_hac_layout
 from mmdg_bench.config import load_config
 from mmdg_bench.data import ClipDataset
 from mmdg_bench.data.decoding import _read_folder, require_gpu_decoding
-from mmdg_bench.data_bench import epoch_seconds, write_epic_frames_layout, write_hac_layout
 from mmdg_bench.errors import UserError
 
 

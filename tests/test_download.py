@@ -256,7 +256,8 @@ def test_a_connection_that_always_drops_fails_after_bounded_tries(server, tmp_pa
     server.files["/f.bin"] = b"x" * 10_000
     server.drops = 1_000
     started = time.monotonic()
-    with pytest.raises(UserError, match=r"could not download .*/f\.bin in 3 tries .* kept in .*f\.bin\.part and the next run resumes"):
+    with pytest.raises(UserError, match=r"could not download .*/f\.bin in 3 tries .* kept in .*f\.bin\.part "
+                                        r"and the next run resumes"):
         fetch(server.url + "/f.bin", tmp_path / "f.bin", retry=FAST)
     assert time.monotonic() - started < 5 and len(server.gets()) == 3
     assert not (tmp_path / "f.bin").exists() and (tmp_path / "f.bin.part").exists()  # kept to resume

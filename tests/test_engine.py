@@ -11,9 +11,9 @@ from mmdg_bench.engine import train_run
 from mmdg_bench.engine.checkpoint import CHECKPOINT, WEIGHTS
 from mmdg_bench.engine.run_folder import CONFIG, DONE, METRICS, SUMMARY
 from mmdg_bench.engine.selection import select_epochs
-from mmdg_bench.config import OptimConfig
 from mmdg_bench.engine.train import NonFiniteGradient, NullProgress, make_optimizer
 from mmdg_bench.errors import UserError
+from mmdg_bench.settings import OptimConfig
 from mmdg_bench.strategies import STRATEGIES, Strategy
 
 

@@ -22,7 +22,8 @@ from tests.test_backbones import write_official
 
 VIEWS = 2
 # Training views differ only through augmentation: the random-resized crop and flip are on.
-SMALL = ["data.synth.classes=2", "data.synth.train_per_class=2", "data.synth.test_per_class=1", "data.video.train_augment=true",
+SMALL = ["data.synth.classes=2", "data.synth.train_per_class=2", "data.synth.test_per_class=1",
+         "data.video.train_augment=true",
          "data.cache_decoded=false", "features.shard_clips=4", f"features.views={VIEWS}", "optim.batch_size=4",
          "optim.epochs=3", "threads=1"]
 
@@ -192,7 +193,7 @@ def test_a_bad_source_or_decoder_is_one_sentence():
 
 def test_runs_from_clips_keep_their_folder_names(tiny_config, monkeypatch):
     """The new settings at their defaults leave the config hash as it was before they existed."""
-    import mmdg_bench.config as config_module
+    import mmdg_bench.settings as config_module
 
     config = tiny_config()
     real = config.hash("day")

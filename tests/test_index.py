@@ -240,7 +240,8 @@ def test_an_unknown_target_domain_suggests_the_closest(hac_root):
 
 
 def test_an_unknown_modality_lists_the_dataset_modalities(hac_root):
-    with pytest.raises(UserError, match="unknown modality of dataset 'hac' 'depth' \\(choose from: audio, flow, video\\)"):
+    with pytest.raises(UserError,
+                       match="unknown modality of dataset 'hac' 'depth' \\(choose from: audio, flow, video\\)"):
         load_index(data_config("hac", hac_root, "data.modalities=[depth]", "model.encoders.depth=tiny3d"))
 
 

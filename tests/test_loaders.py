@@ -10,15 +10,29 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from mmdg_bench.config import DataConfig, FlowConfig, load_config
+from mmdg_bench.config import load_config
 from mmdg_bench.data.dataset import AudioLoader, ClipDataset, FramesLoader
-from mmdg_bench.data.sampling import EpochSampler
 from mmdg_bench.data.decoding import FrameSource, read_audio
+from mmdg_bench.data.sampling import EpochSampler
 from mmdg_bench.data.transforms import LogSpectrogram, crop_box, random_flip, tukey_window, zero_frequency_band
 from mmdg_bench.errors import MediaError, UserError
-from tests.media_fixtures import (EPIC_FPS, SAMPLE_RATE, epic_clips, flow_frames, frame_level, grey_frames,
-                                  make_epic_mmdg_bench, make_epic_simmmdg, make_hac, mmdg_bench_clip_name,
-                                  ramp_audio, ramp_sample_index, truncate, write_mp4)
+from mmdg_bench.settings import DataConfig, FlowConfig
+from tests.media_fixtures import (
+    EPIC_FPS,
+    SAMPLE_RATE,
+    epic_clips,
+    flow_frames,
+    frame_level,
+    grey_frames,
+    make_epic_mmdg_bench,
+    make_epic_simmmdg,
+    make_hac,
+    mmdg_bench_clip_name,
+    ramp_audio,
+    ramp_sample_index,
+    truncate,
+    write_mp4,
+)
 
 WHOLE = {"start_frame": -1, "stop_frame": -1, "flow_start": -1, "flow_stop": -1,
          "start_time": np.nan, "stop_time": np.nan}

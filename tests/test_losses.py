@@ -10,10 +10,9 @@ from torch import nn
 from mmdg_bench.config import load_config
 from mmdg_bench.engine.train import step_losses
 from mmdg_bench.errors import UserError
-from mmdg_bench.losses import detaches_unimodal_heads
+from mmdg_bench.losses import CLASSIFICATION, DOMAIN, PLAIN, detaches_unimodal_heads
 from mmdg_bench.models import MultimodalModel
 from mmdg_bench.strategies import STRATEGIES
-from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN, PLAIN
 from mmdg_bench.strategies.gradients import split_encoder_gradients
 
 MODALITIES = ["video", "audio", "flow"]

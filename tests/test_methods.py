@@ -19,12 +19,11 @@ from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.engine import train_run
 from mmdg_bench.engine.train import NullProgress, step_losses
 from mmdg_bench.errors import UserError
-from mmdg_bench.losses import detaches_unimodal_heads
-from mmdg_bench.methods import METHODS, MethodContext
+from mmdg_bench.losses import CLASSIFICATION, DOMAIN, detaches_unimodal_heads
+from mmdg_bench.methods import METHODS, MethodContext, attach_method
 from mmdg_bench.models import MultimodalModel, build_model
 from mmdg_bench.seeding import derive_seed, stream
 from mmdg_bench.strategies import STRATEGIES
-from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN
 from mmdg_bench.strategies.gmp import GMP, GMPParams
 from mmdg_bench.strategies.gradients import split_encoder_gradients
 
@@ -283,7 +282,8 @@ def synth_model(method: str, strategy: str = "baseline"):
     torch.manual_seed(0)
     detach = detaches_unimodal_heads(config.loss.classification, STRATEGIES.get(strategy))
     model = build_model(config.model, config.data.modalities, config.data.synth.classes,
-                        len(config.data.synth.domains) - 1, detach, config.method, config.loss)
+                        len(config.data.synth.domains) - 1, detach)
+    attach_method(model, config.method, config.loss, config.data.synth.classes, len(config.data.synth.domains) - 1)
     return model, config
 
 

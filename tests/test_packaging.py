@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mmdg_bench.config import list_presets
+from mmdg_bench.settings import list_presets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def test_the_built_package_holds_every_preset_and_uses_them(tmp_path):
     assert shipped == list_presets() and "synth" in shipped
     elsewhere = tmp_path / "elsewhere"  # not the repository: only the built package can be imported
     elsewhere.mkdir()
-    check = ("from mmdg_bench.config import PRESET_DIR, list_presets, load_config\n"
+    check = ("from mmdg_bench.config import load_config\nfrom mmdg_bench.settings import PRESET_DIR, list_presets\n"
              "print(PRESET_DIR, *[load_config(name).preset for name in list_presets()])")
     proc = subprocess.run([sys.executable, "-c", check], cwd=elsewhere, env={"PYTHONPATH": str(built)},
                           capture_output=True, text=True, timeout=120)

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from mmdg_bench.errors import UserError
+from mmdg_bench.facts import STRATEGY_FACTS as KNOWN_STRATEGIES
 from mmdg_bench.results.epochs import ALL_TARGETS, epoch_stats, epoch_table
 from mmdg_bench.results.plots import FALLBACK_PALETTE, accuracy_specs, draw, plot_results, strategy_colour
-from mmdg_bench.results.reference import KNOWN_STRATEGIES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PDF_MAGIC = b"%PDF-"

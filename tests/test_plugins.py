@@ -13,10 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from mmdg_bench.cli import app
-from mmdg_bench.config import PRESET_DIR, load_config
+from mmdg_bench.config import load_config
 from mmdg_bench.errors import UserError
 from mmdg_bench.results.epochs import epoch_runs
 from mmdg_bench.results.plots import line_styles
+from mmdg_bench.settings import PRESET_DIR
 from mmdg_bench.strategies import STRATEGIES
 from tests.conftest import TINY
 from tests.readme import python_block, registered_name

@@ -7,12 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 from mmdg_bench.cli import app
-from mmdg_bench.config import SynthConfig
 from mmdg_bench.data.synthetic import generate
 from mmdg_bench.engine import train_run
 from mmdg_bench.engine.checkpoint import CHECKPOINT
 from mmdg_bench.engine.run_folder import DONE, METRICS
 from mmdg_bench.engine.train import NullProgress
+from mmdg_bench.settings import SynthConfig
 from tests.conftest import TINY
 
 runner = CliRunner()

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from mmdg_bench import api
 from mmdg_bench.cli import app
+from mmdg_bench.errors import UserError
 from mmdg_bench.robustness import ROBUSTNESS, evaluate_run, parse_conditions
 from mmdg_bench.robustness.conditions import audio_noise, blur, frame_drop
-from mmdg_bench.errors import UserError
 
 # Enough data and epochs for the audio to carry the held-out domains (synth's video is a shortcut).
 LEARNS = ["data.synth.train_per_class=8", "data.synth.test_per_class=4", "data.synth.audio_snr_db=-6",
@@ -39,7 +39,8 @@ def test_clean_matches_training_and_a_missing_audio_leaves_its_head_a_constant(s
         assert recorded["conditions"]["clean"] == pytest.approx(summary["selection"]["best-val"]["target"])
         # Zero features give the audio head one prediction for every clip: 1 class of 4, balanced.
         assert recorded["conditions"]["missing:audio"]["audio"] == pytest.approx(25.0)
-        assert recorded["conditions"]["missing:audio"]["video"] == pytest.approx(recorded["conditions"]["clean"]["video"])
+        conditions = recorded["conditions"]
+        assert conditions["missing:audio"]["video"] == pytest.approx(conditions["clean"]["video"])
 
 
 def test_compare_robustness_shows_the_drop_per_strategy(sweep):

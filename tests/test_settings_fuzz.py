@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mmdg_bench.cli import app
-from mmdg_bench.config import Config, list_presets, load_config
+from mmdg_bench.config import load_config
+from mmdg_bench.settings import Config, list_presets
 from mmdg_bench.strategies import STRATEGIES
 
 runner = CliRunner()

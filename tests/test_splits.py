@@ -1,4 +1,5 @@
-"""Packaged split files (the MM-SADA and HAC split counts), split folders in a data root, and safe reading of pickles."""
+"""Packaged split files (the MM-SADA and HAC split counts), split folders in a data root, and safe reading of
+pickles."""
 
 import hashlib
 import os
@@ -11,8 +12,14 @@ import pytest
 from mmdg_bench.data import splits
 from mmdg_bench.data.epic_kitchens import EPIC_CLASSES, EPIC_DOMAINS
 from mmdg_bench.data.hac import HAC_CLASSES, HAC_DOMAINS
-from mmdg_bench.data.splits import (PACKAGED, official_md5s, read_epic_split_file, read_hac_split_file,
-                                    read_pickle_split, split_file)
+from mmdg_bench.data.splits import (
+    PACKAGED,
+    official_md5s,
+    read_epic_split_file,
+    read_hac_split_file,
+    read_pickle_split,
+    split_file,
+)
 from mmdg_bench.errors import UserError
 
 EPIC_SIZES = {("D1", "train"): 1543, ("D1", "test"): 435, ("D2", "train"): 2495, ("D2", "test"): 750,

@@ -8,10 +8,21 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
+from mmdg_bench.bench.step import (
+    PAPER_STRATEGIES,
+    GridInputs,
+    StepReport,
+    bench_step,
+    build_stepper,
+    estimate_grid,
+    input_shapes,
+    protocol_sizes,
+    random_init,
+    strategy_configs,
+)
 from mmdg_bench.cli import app
-from mmdg_bench.config import load_config, read_preset
-from mmdg_bench.step_bench import (PAPER_STRATEGIES, GridInputs, StepReport, bench_step, build_stepper, estimate_grid,
-                                   input_shapes, protocol_sizes, random_init, strategy_configs)
+from mmdg_bench.config import load_config
+from mmdg_bench.settings import read_preset
 
 TINY = ["model.encoders.video={name: slowfast_tiny, regime: reference}",
         "model.encoders.audio={name: vggsound_r18_tiny, regime: reference}",

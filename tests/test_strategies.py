@@ -10,6 +10,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
+from mmdg_bench.bench.strategies import bench_strategies
 from mmdg_bench.config import load_config
 from mmdg_bench.data import load_index
 from mmdg_bench.engine import train_run
@@ -17,16 +18,14 @@ from mmdg_bench.engine.train import NonFiniteGradient, check_finite, step_losses
 from mmdg_bench.errors import UserError
 from mmdg_bench.losses import detaches_unimodal_heads
 from mmdg_bench.models import MultimodalModel, build_model
-from mmdg_bench.strategies import STRATEGIES
+from mmdg_bench.strategies import STRATEGIES, ogm_ge
 from mmdg_bench.strategies.baseline import Baseline
 from mmdg_bench.strategies.functional import cagp, cagp_choice, project_out, tanh_modulation
-from mmdg_bench.strategies import ogm_ge
 from mmdg_bench.strategies.gmp import GMP, GMPParams
 from mmdg_bench.strategies.grad_blending import GradBlending, GradBlendingParams
+from mmdg_bench.strategies.gradients import split_encoder_gradients
 from mmdg_bench.strategies.ogm_ge import OGMGE, OGMGEParams
 from mmdg_bench.strategies.pcgrad import PCGrad
-from mmdg_bench.strategies.gradients import split_encoder_gradients
-from mmdg_bench.strategy_bench import bench_strategies
 from tests.conftest import training_batch
 
 TARGET = "toon"

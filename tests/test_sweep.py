@@ -181,7 +181,8 @@ def test_compare_counts_as_missing_only_what_the_sweeps_planned(tmp_path):
     out = str(tmp_path)
     base = ["sweep", "--targets", "toon", "--out", out, *SET]
     assert runner.invoke(app, [*base, "--strategies", "baseline,gmp", "--seeds", "0-1"]).exit_code == 0
-    assert runner.invoke(app, [*base, "--strategies", "pcgrad", "--seeds", "0", "--set", "optim.lr=0.002"]).exit_code == 0
+    other_lr = [*base, "--strategies", "pcgrad", "--seeds", "0", "--set", "optim.lr=0.002"]
+    assert runner.invoke(app, other_lr).exit_code == 0
     compared = runner.invoke(app, ["compare", out, "--format", "md"])
     assert compared.exit_code == 0 and "run(s) missing" not in compared.output  # the grid rule saw pcgrad/toon/seed1
     gone = next(p for p in tmp_path.iterdir() if "__pcgrad__" in p.name)

@@ -5,10 +5,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from mmdg_bench.config import SynthConfig
 from mmdg_bench.data import load_index
 from mmdg_bench.data.decoding import read_audio, read_video
 from mmdg_bench.data.synthetic import class_names, generate
+from mmdg_bench.settings import SynthConfig
 
 SMALL = dict(train_per_class=2, test_per_class=1)
 

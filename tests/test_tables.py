@@ -8,8 +8,7 @@ import pytest
 
 from mmdg_bench.errors import UserError
 from mmdg_bench.results.render import render_compare, to_latex, to_markdown
-from mmdg_bench.results.tables import (AVG, accuracy_tables, compare_report, format_cell, missing_notes,
-                                       modality_table)
+from mmdg_bench.results.tables import AVG, accuracy_tables, compare_report, format_cell, missing_notes, modality_table
 
 
 def runs():

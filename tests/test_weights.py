@@ -15,8 +15,17 @@ from mmdg_bench.config import load_config
 from mmdg_bench.engine import train_run
 from mmdg_bench.errors import UserError
 from mmdg_bench.models.encoders import build_encoder
-from mmdg_bench.models.weights import (DEFAULT_WEIGHTS_DIR, KNOWN_FILES, PAPER_FILES, WEIGHTS_ENV, KnownFile,
-                                       check_weights_present, file_sha256, weights_dir, weights_path)
+from mmdg_bench.models.weights import (
+    DEFAULT_WEIGHTS_DIR,
+    KNOWN_FILES,
+    PAPER_FILES,
+    WEIGHTS_ENV,
+    KnownFile,
+    check_weights_present,
+    file_sha256,
+    weights_dir,
+    weights_path,
+)
 from mmdg_bench.models.weights_download import download_weights
 
 runner = CliRunner()
@@ -37,7 +46,8 @@ def test_a_missing_file_names_itself_and_the_download_command(tmp_path):
     model = load_config("hac_paper", [f"model.weights_dir={tmp_path}"]).model
     with pytest.raises(UserError) as err:
         check_weights_present(model, ["video", "audio"])
-    assert f"weight file {SLOWFAST_FILE} for model.encoders.video is not at {tmp_path / SLOWFAST_FILE}" in str(err.value)
+    expected = f"weight file {SLOWFAST_FILE} for model.encoders.video is not at {tmp_path / SLOWFAST_FILE}"
+    assert expected in str(err.value)
     assert f"`mmdg-bench weights download {SLOWFAST_FILE}`" in str(err.value)
     for known in PAPER_FILES[:2]:
         (tmp_path / known.name).touch()

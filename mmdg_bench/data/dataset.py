@@ -28,9 +28,20 @@ from torch.utils.data import Dataset
 
 from mmdg_bench.data.decoding import FrameSource, frame_indices, read_audio
 from mmdg_bench.data.index import MODALITY_PATH_COLUMNS, RANGE_COLUMNS, WHOLE_FILE, missing_files
-from mmdg_bench.data.transforms import (LogMel, LogSpectrogram, add_uniform_noise, centre_crop, frames_tensor,
-                                        model_input, random_flip, random_resized_crop, randint, resize,
-                                        resize_short_side, zero_frequency_band)
+from mmdg_bench.data.transforms import (
+    LogMel,
+    LogSpectrogram,
+    add_uniform_noise,
+    centre_crop,
+    frames_tensor,
+    model_input,
+    randint,
+    random_flip,
+    random_resized_crop,
+    resize,
+    resize_short_side,
+    zero_frequency_band,
+)
 from mmdg_bench.errors import MediaError, UserError, unknown
 from mmdg_bench.seeding import stream
 

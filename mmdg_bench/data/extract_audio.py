@@ -12,7 +12,6 @@ where the simmmdg layout reads them, and where the mmdg-bench layout looks for a
 once complete, so a wav that exists is complete and is skipped.
 """
 
-import os
 import re
 import wave
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from mmdg_bench.data.decoding import media_errors
 from mmdg_bench.errors import MediaError, UserError
+from mmdg_bench.files import write_atomically
 
 SAMPLE_RATE = 16000
 RAW_VIDEO = re.compile(r"P\d\d_\d+\.MP4", re.IGNORECASE)
@@ -39,11 +39,14 @@ def raw_videos(root: Path) -> list[tuple[Path, Path]]:
 
 
 def write_mono_wav(video: Path, wav: Path) -> None:
-    """Decode `video`'s first audio stream to 16 kHz mono 16-bit PCM in `wav` (through a temporary file)."""
+    """Decode `video`'s first audio stream to 16 kHz mono 16-bit PCM in `wav`, written atomically."""
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(wav, lambda partial: decode_mono_wav(video, partial))
+
+
+def decode_mono_wav(video: Path, partial: Path) -> None:
     import av
 
-    wav.parent.mkdir(parents=True, exist_ok=True)
-    partial = wav.with_name(wav.name + ".part")
     with media_errors(video), av.open(str(video)) as container:
         if not container.streams.audio:
             raise MediaError(video, "the video has no audio stream")
@@ -57,7 +60,6 @@ def write_mono_wav(video: Path, wav: Path) -> None:
                     out.writeframes(chunk.to_ndarray().tobytes())
             for chunk in resampler.resample(None):
                 out.writeframes(chunk.to_ndarray().tobytes())
-    os.replace(partial, wav)
 
 
 def extract_audio(root: Path | str, progress: Callable[[int, int, Path], None] | None = None) -> ExtractReport:

@@ -28,10 +28,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from mmdg_bench.config import SynthConfig
 from mmdg_bench.data.hac import SPLIT_PATTERN, index_hac_layout
 from mmdg_bench.data.index import DATASETS, DatasetIndex
 from mmdg_bench.errors import UserError
+from mmdg_bench.settings import SynthConfig
 
 MANIFEST = "synth.json"
 SPLITS = {"train": 0, "test": 1}

@@ -1,9 +1,6 @@
-"""How a run uses its device, none of which changes what it computes beyond rounding:
+"""How a run uses its device, none of which changes what it computes beyond rounding (the device
+itself and the bf16 autocast are in `mmdg_bench/device.py`):
 
-- `precision: bf16` runs forward passes and losses under bfloat16 autocast (CPU or GPU); parameters,
-  gradients and every strategy's arithmetic on them stay float32, so no gradient scaling is needed
-  and no strategy ever sees a scaled gradient. fp16 is not offered for that reason: its GradScaler
-  would hand strategies gradients multiplied by the loss scale.
 - cuDNN autotuning (`cudnn.benchmark`) unless `deterministic`.
 - `channels_last`: encoders and their input clips in channels-last memory order on a GPU (faster
   convolutions with cuDNN); a no-op on the CPU.
@@ -13,20 +10,9 @@
     mmdg-bench run --preset hac_paper --set precision=bf16 --set compile=true
 """
 
-import contextlib
 import os
 
 import torch
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
-
-
-def autocast(device: str, precision: str):
-    """The forward-pass context of `precision` on `device`."""
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
 
 
 def configure_backends(deterministic: bool) -> None:

@@ -9,13 +9,13 @@ metrics as one that was never interrupted (tested). It is written atomically aft
 deleted once the run is done. Loaded with `weights_only=True`: a checkpoint cannot run code.
 """
 
-import os
 import warnings
 from pathlib import Path
 
 import torch
 
 from mmdg_bench.errors import UserNotice
+from mmdg_bench.files import write_atomically
 
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "weights"  # <run>/weights/{last,best-val}.pt: the selected epochs' weights, for `evaluate`
@@ -40,9 +40,8 @@ def save_weights(folder: Path, name: str, model) -> None:
     """The model's trainable state as <folder>/weights/<name>.pt, written atomically."""
     path = folder / WEIGHTS / f"{name}.pt"
     path.parent.mkdir(exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(trainable_state(model), tmp)
-    os.replace(tmp, path)
+    state = trainable_state(model)
+    write_atomically(path, lambda tmp: torch.save(state, tmp))
 
 
 def save_checkpoint(folder: Path, epoch: int, model, optimizer, strategy, shuffle: torch.Generator) -> None:
@@ -54,9 +53,7 @@ def save_checkpoint(folder: Path, epoch: int, model, optimizer, strategy, shuffl
         "torch_rng": torch.get_rng_state(),
         "shuffle_rng": shuffle.get_state(),
     }
-    tmp = folder / f".{CHECKPOINT}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, folder / CHECKPOINT)
+    write_atomically(folder / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(folder: Path) -> dict | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from mmdg_bench.errors import UserError
+from mmdg_bench.files import write_text_atomically
 
 DONE = "done"
 SUMMARY = "summary.json"
@@ -92,13 +93,6 @@ def one_trainer_per_folder(train):
     return locked
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary sibling, then rename: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class RunFolder:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -129,7 +123,7 @@ class RunFolder:
         if self.path.exists():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True)
-        write_atomic(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
+        write_text_atomically(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
 
     def metrics(self) -> list[dict]:
         path = self.path / METRICS
@@ -138,7 +132,7 @@ class RunFolder:
     def keep_metrics(self, epochs: int) -> list[dict]:
         """Drop metric lines past `epochs` (written after the last checkpoint); returns those kept."""
         kept = self.metrics()[:epochs]
-        write_atomic(self.path / METRICS, "".join(json.dumps(line) + "\n" for line in kept))
+        write_text_atomically(self.path / METRICS, "".join(json.dumps(line) + "\n" for line in kept))
         return kept
 
     def append_metrics(self, line: dict) -> None:
@@ -146,7 +140,7 @@ class RunFolder:
             out.write(json.dumps(line) + "\n")
 
     def finish(self, summary: dict) -> None:
-        write_atomic(self.path / SUMMARY, json.dumps(summary, indent=2))
+        write_text_atomically(self.path / SUMMARY, json.dumps(summary, indent=2))
         (self.path / DONE).write_text("")
 
     def summary(self) -> dict:

@@ -17,23 +17,23 @@ import torch
 from torch.utils.data import DataLoader
 
 import mmdg_bench
-from mmdg_bench.config import Config, OptimConfig, require_device
 from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.data.decoding import require_gpu_decoding
 from mmdg_bench.data.sampling import EpochSampler
+from mmdg_bench.device import autocast, resolve_device
+from mmdg_bench.engine.acceleration import configure_backends, loader_options, prepare_encoders, to_device
 from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, restore, save_checkpoint, save_weights
-from mmdg_bench.engine.acceleration import autocast, configure_backends, loader_options, prepare_encoders, to_device
 from mmdg_bench.engine.evaluate import evaluate
 from mmdg_bench.engine.run_folder import one_trainer_per_folder, run_folder_of
 from mmdg_bench.engine.selection import select_epochs
 from mmdg_bench.errors import UserError
 from mmdg_bench.features import FeatureDataset, open_caches
-from mmdg_bench.losses import detaches_unimodal_heads, loss_terms
-from mmdg_bench.methods import METHODS
+from mmdg_bench.losses import DOMAIN, StepLosses, detaches_unimodal_heads, loss_terms
+from mmdg_bench.methods import METHODS, attach_method
 from mmdg_bench.models import build_model
 from mmdg_bench.models.weights import check_weights_present
-from mmdg_bench.strategies import STRATEGIES, StepLosses
-from mmdg_bench.strategies.base import DOMAIN
+from mmdg_bench.settings import Config, OptimConfig
+from mmdg_bench.strategies import STRATEGIES
 
 
 class NullProgress:
@@ -78,14 +78,6 @@ def make_optimizer(params, optim: OptimConfig) -> torch.optim.Adam:
     already does on CUDA; on a CPU it does the same arithmetic per element as the single-tensor
     loop, so results are bitwise unchanged (tests/test_engine.py)."""
     return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay, foreach=True)
-
-
-def resolve_device(device: str) -> str:
-    """`auto`: the GPU when torch sees one, else the CPU."""
-    require_device(device)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def environment(config: Config, device: str) -> dict:
@@ -204,10 +196,10 @@ def run_model(config: Config, num_classes: int, num_domains: int, device: str, c
     """The run's model as its strategy trains it (which decides whether the unimodal heads read
     detached features); `mmdg-bench evaluate` rebuilds a finished run's model with it."""
     strategy_cls = STRATEGIES.get(config.strategy.name)
-    return build_model(config.model, config.data.modalities, num_classes, num_domains,
-                       detaches_unimodal_heads(config.loss.classification, strategy_cls), config.method,
-                       config.loss, config.seed,
-                       feature_dims=caches and {m: cache.dim for m, cache in caches.items()}).to(device)
+    model = build_model(config.model, config.data.modalities, num_classes, num_domains,
+                        detaches_unimodal_heads(config.loss.classification, strategy_cls),
+                        feature_dims=caches and {m: cache.dim for m, cache in caches.items()})
+    return attach_method(model, config.method, config.loss, num_classes, num_domains, config.seed).to(device)
 
 
 @one_trainer_per_folder

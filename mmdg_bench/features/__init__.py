@@ -4,10 +4,8 @@ adapters and heads from it (dataset.py); cache.py says where it lives and what i
     mmdg-bench features build --preset P --set data.source=features --set model.encoders.video.regime=frozen ...
     mmdg-bench features verify --preset P --set ...
     mmdg-bench run --preset P --set data.source=features --set ...
-
-build.py imports the engine, which imports dataset.py: import it from its module, not from here.
 """
 
-from mmdg_bench.features.dataset import FeatureAdapter, FeatureCache, FeatureDataset, feature_adapters, open_caches
+from mmdg_bench.features.dataset import FeatureCache, FeatureDataset, open_caches
 
-__all__ = ["FeatureAdapter", "FeatureCache", "FeatureDataset", "feature_adapters", "open_caches"]
+__all__ = ["FeatureCache", "FeatureDataset", "open_caches"]

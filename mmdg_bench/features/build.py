@@ -20,11 +20,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmdg_bench.data import ClipDataset, load_index
-from mmdg_bench.engine.acceleration import autocast
-from mmdg_bench.engine.train import resolve_device
+from mmdg_bench.device import autocast, resolve_device
 from mmdg_bench.errors import UserError
-from mmdg_bench.features.cache import (KEY, MANIFEST, cache_folder, cache_key, clip_keys, load_shard, save_shard,
-                                       shard_name, write_json)
+from mmdg_bench.features.cache import (
+    KEY,
+    MANIFEST,
+    cache_folder,
+    cache_key,
+    clip_keys,
+    load_shard,
+    save_shard,
+    shard_name,
+    write_json,
+)
 from mmdg_bench.models.backbones.regime import BackboneEncoder
 from mmdg_bench.models.encoders import build_encoder
 from mmdg_bench.models.multimodal import IN_CHANNELS

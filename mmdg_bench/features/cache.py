@@ -15,7 +15,6 @@ them and the run looks for another folder. A clip is `<split>/<clip_id>`, unique
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 from mmdg_bench.data.dataset import timing_modality
 from mmdg_bench.data.synthetic import cache_dir
 from mmdg_bench.errors import UserError
+from mmdg_bench.files import write_atomically, write_text_atomically
 from mmdg_bench.models.encoders import encoder_spec
 from mmdg_bench.models.weights import file_sha256, weights_path
 
@@ -79,16 +79,6 @@ def shard_name(kind: str, number: int) -> str:
     return f"{kind}-{number:05d}.pt"
 
 
-def write_atomically(path: Path, write) -> None:
-    """`write(temporary path)`, then a rename: a killed build never leaves a half-written file under `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_shard(path: Path, keys: list[str], features: torch.Tensor) -> None:
     write_atomically(path, lambda tmp: torch.save({"keys": keys, "features": features.contiguous()}, tmp))
 
@@ -104,7 +94,7 @@ def load_shard(path: Path) -> dict | None:
 
 
 def write_json(path: Path, value: dict) -> None:
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(value, indent=2, sort_keys=True)))
+    write_text_atomically(path, json.dumps(value, indent=2, sort_keys=True))
 
 
 def read_manifest(folder: Path) -> dict | None:

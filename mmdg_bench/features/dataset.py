@@ -1,5 +1,5 @@
 """Training from the feature cache (`data.source: features`): the cached pooled vectors as a dataset,
-and the `frozen` regime's trainable part (dropout + adapter) as the encoders.
+whose encoders are then the `frozen` regime's trainable part alone (`mmdg_bench.models.adapters`).
 
 A FeatureDataset answers the keys ClipDataset answers: `dataset[i]` is clip i's centre view and, on a
 training dataset, `dataset[(i, epoch)]` is its augmented view number (epoch - 1) mod K. Nothing is
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 from torch.utils.data import Dataset
 
 from mmdg_bench.errors import UserError
@@ -99,24 +98,3 @@ class FeatureDataset(Dataset):
             index = int(key[0] if isinstance(key, tuple) else key)
             item = {m: views[index] for m, views in self.views["eval"].items()}
         return {**item, "label": self.labels[index], "domain": self.domains[index]}
-
-
-class FeatureAdapter(nn.Module):
-    """The `frozen` regime's trainable part on a cached pooled vector: its dropout, then its adapter
-    (named as in BackboneEncoder, so the weights are interchangeable)."""
-
-    def __init__(self, pooled_dim: int, settings: BackboneSettings, feature_dim: int):
-        super().__init__()
-        self.dropout = nn.Dropout(settings.dropout)
-        self.adapter = nn.Linear(pooled_dim, settings.adapter_dim or feature_dim)
-        self.out_dim = self.adapter.out_features
-
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.adapter(self.dropout(pooled))
-
-
-def feature_adapters(model_config, modalities: list[str], dims: dict[str, int], feature_dim: int) -> dict:
-    """One FeatureAdapter per modality, sized by its cache's width `dims[m]`."""
-    encoders = model_config.encoders
-    return {m: FeatureAdapter(dims[m], encoder_spec(encoders[m], f"model.encoders.{m}")[2], feature_dim)
-            for m in modalities}

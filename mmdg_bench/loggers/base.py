@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Protocol
 
 from mmdg_bench.errors import UserError
-from mmdg_bench.results.collect import flat_settings
 from mmdg_bench.registry import Registry
+from mmdg_bench.settings import flat_settings
 
 LOGS = "logs"  # <run>/logs/: where every tracker writes
 

@@ -5,7 +5,7 @@ import csv
 import io
 from pathlib import Path
 
-from mmdg_bench.engine.run_folder import write_atomic
+from mmdg_bench.files import write_text_atomically
 from mmdg_bench.loggers.base import LOGGERS, LOGS
 
 FILE = "metrics.csv"
@@ -25,7 +25,7 @@ class CSVLogger:
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         writer.writerows(self.rows)
-        write_atomic(self.path, out.getvalue())
+        write_text_atomically(self.path, out.getvalue())
 
     def finish(self, summary: dict | None) -> None:
         pass

@@ -47,12 +47,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmdg_bench.facts import METHOD_FACTS
+from mmdg_bench.losses import CLASSIFICATION, DOMAIN, LossTerm
 from mmdg_bench.methods.base import METHODS
 from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.seeded import StepSeeded, require_modalities
 from mmdg_bench.methods.simmmdg import projection_width
 from mmdg_bench.methods.supcon import Projector, supervised_contrastive
-from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN, LossTerm
 
 HALVED = "audio"  # the official script halves audio's distillation and CE weights
 
@@ -86,7 +87,7 @@ def beta_above_half(rng: np.random.Generator, alpha: float, size: int) -> np.nda
     return lam
 
 
-@METHODS.register("cmrf", paper_row="CMRF", order=4, paper="Fan et al., NeurIPS 2024")
+@METHODS.register("cmrf", **METHOD_FACTS["cmrf"].given())
 class CMRF(StepSeeded):
     description = ("CMRF: projectors, SMA teacher, cross-modal mixup of teacher projections as distillation "
                    "targets, SupCon, weighted unimodal CEs")

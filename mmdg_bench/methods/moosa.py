@@ -41,12 +41,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdg_bench.errors import UserError
+from mmdg_bench.facts import METHOD_FACTS
+from mmdg_bench.losses import CLASSIFICATION, DOMAIN, FUSED, LossTerm
 from mmdg_bench.methods.base import METHODS
 from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.simmmdg import SimMMDG, SimMMDGParams
 from mmdg_bench.models.heads import mlp_head
 from mmdg_bench.seeding import stream
-from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN, FUSED, LossTerm
 
 
 @dataclass
@@ -98,7 +99,7 @@ def part_columns(dims: list[int], parts: int) -> list[Tensor]:
     return columns
 
 
-@METHODS.register("moosa", paper_row="MOOSA", order=3, paper="Dong et al., ECCV 2024 (closed-set)")
+@METHODS.register("moosa", **METHOD_FACTS["moosa"].given())
 class MOOSA(SimMMDG):
     description = ("MOOSA (closed-set): SimMMDG + entropy-weighted heads, entropy minimisation, "
                    "multimodal jigsaw, masked translation")

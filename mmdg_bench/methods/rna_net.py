@@ -28,10 +28,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mmdg_bench.facts import METHOD_FACTS
+from mmdg_bench.losses import DOMAIN, LossTerm
 from mmdg_bench.methods.base import METHODS, Method
 from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.seeded import require_modalities
-from mmdg_bench.strategies.base import DOMAIN, LossTerm
 
 NUMERATOR_FIRST = ("video", "flow", "audio")  # the official pairs: v/a, v/f, f/a
 
@@ -56,7 +57,7 @@ def relative_norm_alignment(features: dict[str, Tensor], pairs: list[tuple[str, 
     return torch.stack([(mean_norm[a] / mean_norm[b] - 1) ** 2 for a, b in pairs]).mean()
 
 
-@METHODS.register("rna-net", paper_row="RNA-Net", order=1, paper="Planamente et al., WACV 2022")
+@METHODS.register("rna-net", **METHOD_FACTS["rna-net"].given())
 class RNANet(Method):
     description = "RNA-Net: ERM + relative norm alignment of the modalities' mean feature norms"
     Params = RNANetParams

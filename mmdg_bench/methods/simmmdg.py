@@ -41,12 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmdg_bench.facts import METHOD_FACTS
+from mmdg_bench.losses import CLASSIFICATION, DOMAIN, LossTerm
 from mmdg_bench.methods.base import METHODS
 from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.seeded import StepSeeded, require_modalities
 from mmdg_bench.methods.supcon import Projector, supervised_contrastive
 from mmdg_bench.methods.translation import Translator, pair_key, translation_distance
-from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN, LossTerm
 
 
 @dataclass
@@ -77,7 +78,7 @@ def projection_width(params, dims: dict[str, int]) -> int:
     return params.proj_dim or max(8, max(dims.values()) // 16)
 
 
-@METHODS.register("simmmdg", paper_row="SimMMDG", order=2, paper="Dong et al., NeurIPS 2023")
+@METHODS.register("simmmdg", **METHOD_FACTS["simmmdg"].given())
 class SimMMDG(StepSeeded):
     description = ("SimMMDG: shared/specific halves, SupCon over shared halves across modalities, "
                    "distance loss, cross-modal translation")

@@ -17,10 +17,10 @@ from typing import Any
 
 from torch import nn
 
-from mmdg_bench.config import from_dict
-from mmdg_bench.errors import UserError, did_you_mean
 import mmdg_bench.models.backbones  # noqa: F401  (registers the paper's backbones and torchvision's)
+from mmdg_bench.errors import UserError, did_you_mean
 from mmdg_bench.models.encoder_registry import ENCODERS
+from mmdg_bench.settings import from_dict
 
 
 def _conv_block(conv: type[nn.Module], norm: type[nn.Module], cin: int, cout: int, stride) -> nn.Sequential:
@@ -40,7 +40,8 @@ class TinySettings:
 class TinyCNN(nn.Module):
     """Three conv blocks (width, 2x, 4x channels), global average pool, linear projection."""
 
-    LAYERS = {3: (nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d), 2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d)}
+    LAYERS = {3: (nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d),
+              2: (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d)}
     Settings = TinySettings
 
     def __init__(self, dims: int, first_stride, in_channels: int, feature_dim: int, width: int):

@@ -9,8 +9,8 @@
     late    no fused head: the average of the unimodal heads' logits
 
 Table 5's "Activation" fusion is not defined in the text we have; the closest variant here is
-`gated` (a sigmoid activation of one modality gating another). That mapping is an assumption, and
-the Table 5 layout of `compare` says so.
+`gated` (a sigmoid activation of one modality gating another). That mapping is an assumption (its
+facts say so, mmdg_bench/facts.py), and the Table 5 layout of `compare` says so too.
 
 With one modality, film and gated have nothing to condition on and act as sum does.
 """
@@ -18,13 +18,14 @@ With one modality, film and gated have nothing to condition on and act as sum do
 import torch
 from torch import nn
 
+from mmdg_bench.facts import FUSION_FACTS, FusionInfo
 from mmdg_bench.models.heads import mlp_head
 from mmdg_bench.registry import Registry
 
-FUSIONS: Registry[type[nn.Module]] = Registry("fusion")
+FUSIONS: Registry[type[nn.Module]] = Registry("fusion", facts=FusionInfo)
 
 
-@FUSIONS.register("concat", paper_row="Concat")
+@FUSIONS.register("concat", **FUSION_FACTS["concat"].given())
 class ConcatFusion(nn.Module):
     def __init__(self, dims: dict[str, int], hidden: int, num_classes: int):
         super().__init__()
@@ -50,7 +51,7 @@ class _Mapped(nn.Module):
         return [self.maps[m](features[m]) for m in self.modalities]
 
 
-@FUSIONS.register("sum", paper_row="Sum")
+@FUSIONS.register("sum", **FUSION_FACTS["sum"].given())
 class SumFusion(_Mapped):
     def forward(self, features, heads) -> torch.Tensor:
         return self.head(torch.stack(self.mapped(features)).sum(0))
@@ -72,7 +73,7 @@ class _Conditioned(_Mapped):
         return first, self.condition(others)
 
 
-@FUSIONS.register("film", paper_row="FiLM")
+@FUSIONS.register("film", **FUSION_FACTS["film"].given())
 class FiLMFusion(_Conditioned):
     def __init__(self, dims, hidden, num_classes):
         super().__init__(dims, hidden, num_classes, outputs=2)
@@ -85,7 +86,7 @@ class FiLMFusion(_Conditioned):
         return self.head(gamma * first + beta)
 
 
-@FUSIONS.register("gated", paper_row="Activation (assumed: gated)")
+@FUSIONS.register("gated", **FUSION_FACTS["gated"].given())
 class GatedFusion(_Conditioned):
     def __init__(self, dims, hidden, num_classes):
         super().__init__(dims, hidden, num_classes, outputs=1)
@@ -95,7 +96,7 @@ class GatedFusion(_Conditioned):
         return self.head(first if condition is None else torch.sigmoid(condition) * first)
 
 
-@FUSIONS.register("late", paper_row=None)
+@FUSIONS.register("late", **FUSION_FACTS["late"].given())
 class LateFusion(nn.Module):
     """The fused prediction is the mean of the unimodal heads' logits, on attached features (the
     heads are the classifier here, whatever `loss.classification` detaches for their own CE)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mmdg_bench.models.adapters import feature_adapters
 from mmdg_bench.models.encoders import build_encoder
 from mmdg_bench.models.fusion import FUSIONS
 from mmdg_bench.models.heads import DomainDiscriminator, mlp_head
@@ -40,7 +41,7 @@ class MultimodalModel(nn.Module):
             {m: DomainDiscriminator(dims[m], head_hidden, num_domains, grl_coeff) for m in self.modalities})
         # loss.classification "paper": the unimodal heads read detached features (mmdg_bench/losses.py).
         self.detach_unimodal = detach_unimodal
-        self.method = None  # the run's MMDG method (an nn.Module: its parameters are the model's), set by build_model
+        self.method = None  # the run's MMDG method (an nn.Module: its parameters are the model's): attach_method
 
     def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.encoders[m](batch[m]) for m in self.modalities}
@@ -64,24 +65,14 @@ class MultimodalModel(nn.Module):
 
 
 def build_model(model_config, modalities: list[str], num_classes: int, num_domains: int,
-                detach_unimodal: bool = False, method=None, loss_config=None, seed: int = 0,
-                feature_dims: dict[str, int] | None = None) -> MultimodalModel:
-    """The model of a run; `method` is a MethodConfig-like (name, params) to build, with the run's
-    `loss_config` and trial `seed` (None: no method module; the engine then uses the plain ERM terms)."""
-    if feature_dims is not None:  # training from the feature cache: only the frozen regime's adapters
-        from mmdg_bench.features import feature_adapters
-
+                detach_unimodal: bool = False, feature_dims: dict[str, int] | None = None) -> MultimodalModel:
+    """The model of a run, without the modules of its MMDG method (`mmdg_bench.methods.attach_method`
+    adds them; a bare model uses the plain ERM terms). `feature_dims`: training from the feature cache,
+    whose pooled widths size the frozen regime's adapters, the only encoders then."""
+    if feature_dims is not None:
         encoders = feature_adapters(model_config, modalities, feature_dims, model_config.feature_dim)
     else:
         encoders = {m: build_encoder(model_config.encoders[m], m, IN_CHANNELS.get(m, 1), model_config.feature_dim,
                                      weights_dir=model_config.weights_dir) for m in modalities}
-    model = MultimodalModel(encoders, model_config.feature_dim, num_classes, num_domains,
-                            model_config.head_hidden, model_config.grl_coeff, detach_unimodal, model_config.fusion)
-    if method is not None:
-        from mmdg_bench.methods import METHODS, MethodContext
-
-        method_cls = METHODS.get(method.name)
-        context = MethodContext(list(modalities), dict(model.dims), num_classes, num_domains, loss_config, seed,
-                                model.encoders)
-        model.method = method_cls(method_cls.Params(**method.params), context)
-    return model
+    return MultimodalModel(encoders, model_config.feature_dim, num_classes, num_domains,
+                           model_config.head_hidden, model_config.grl_coeff, detach_unimodal, model_config.fusion)

@@ -4,8 +4,10 @@ Runs are never pooled across configurations: each gets a `row` label, its strate
 strategy" for an MMDG method other than erm: `simmmdg + gmp`), extended (`gmp [alpha_k=0.3]`,
 `gmp [fusion=film]`) by the settings in which it differs from the other configurations of the same
 method and strategy in the same preset, and by its modalities when they are not the ones most runs
-use (`baseline [modalities=video]`). Settings that only say how a run executes (EXECUTION_SETTINGS)
-and the seed never split rows. Each row also carries its method, the method's facts and its fusion.
+use (`baseline [modalities=video]`). Settings that only say how a run executes, and the seed, never
+split rows (`NOT_ROW_SETTINGS`, mmdg_bench/settings.py). Each row also carries its method, the
+method's facts and its fusion; for a summary written before runs recorded their facts, the facts of
+the built-in entries are read from mmdg_bench/facts.py.
 """
 
 import dataclasses
@@ -17,9 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmdg_bench.engine.run_folder import DONE, SUMMARY
+from mmdg_bench.engine.run_folder import DONE, SUMMARY, run_folder_of
 from mmdg_bench.errors import UserError
-from mmdg_bench.results.reference import DEFAULT_FUSION, DEFAULT_METHOD, method_info, strategy_info
+from mmdg_bench.facts import METHOD_FACTS, STRATEGY_FACTS
+from mmdg_bench.settings import EXECUTION_SETTINGS, NOT_ROW_SETTINGS, MethodConfig, ModelConfig, flat_settings
 
 ID_COLUMNS = ["preset", "dataset", "strategy", "target_domain", "seed", "config_hash"]
 ROW = "row"
@@ -30,9 +33,8 @@ METHOD_INFO = ("paper_row", "order")
 CONFIG = "config"  # the run's configuration without its execution settings, as canonical JSON
 ENVIRONMENT = {"torch": "env/torch", "device": "env/device", "threads": "env/threads"}
 INFO = ("family", "block", "paper_row", "order", "colour")
-# Dotted config paths that say how to run, not what is computed (plus the seed, which pairs runs).
-EXECUTION_SETTINGS = ("seed", "preset", "threads", "device", "precision", "deterministic",
-                      "data.num_workers", "data.cache_decoded", "data.root", "plugins", "loggers")
+DEFAULT_METHOD = MethodConfig().name  # what a summary written before methods existed ran
+DEFAULT_FUSION = ModelConfig().fusion  # what a summary written before fusions existed ran
 SUMMARY_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError,
                   AttributeError)
 
@@ -78,21 +80,9 @@ def damage_reason(err: Exception) -> str:
     return f"unreadable ({err})"
 
 
-def flat_settings(config: dict, prefix: str = "") -> dict:
-    """{"data.modalities": [...], "strategy.gmp.alpha_k": 0.5, ...}: leaves at dotted paths."""
-    flat = {}
-    for key, value in config.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flat_settings(value, f"{path}."))
-        else:
-            flat[path] = value
-    return flat
-
-
 def config_key(summary: dict) -> str:
     settings = flat_settings(summary.get("config") or {})
-    kept = {k: v for k, v in settings.items() if k not in EXECUTION_SETTINGS}
+    kept = {k: v for k, v in settings.items() if k not in NOT_ROW_SETTINGS}
     return json.dumps(kept, sort_keys=True)
 
 
@@ -101,11 +91,12 @@ def run_identity(summary: dict) -> dict:
     ids = {key: summary[key] for key in ID_COLUMNS}
     ids["modalities"] = ",".join(summary["modalities"])
     ids[CONFIG] = config_key(summary)
-    known = strategy_info(summary["strategy"])
-    info = summary.get("strategy_info") or (vars(known) if known else {})
+    known = STRATEGY_FACTS.get(summary["strategy"])
+    info = summary.get("strategy_info") or (known.given() if known else {})
     ids.update({f"info/{key}": info.get(key) for key in INFO})
     ids[METHOD] = summary.get(METHOD) or DEFAULT_METHOD
-    facts = summary.get("method_info") or method_info(ids[METHOD])
+    method = METHOD_FACTS.get(ids[METHOD])
+    facts = summary.get("method_info") or (method.given() if method else {})
     ids.update({f"method_info/{key}": facts.get(key) for key in METHOD_INFO})
     ids[FUSION] = ((summary.get("config") or {}).get("model") or {}).get(FUSION) or DEFAULT_FUSION
     environment = summary.get("environment") or {}
@@ -228,30 +219,38 @@ def collect_runs(results_dir: Path | str) -> tuple[pd.DataFrame, list[Damaged]]:
     return runs_frame(collected), collected.damaged
 
 
+def planned_folder(spec, configs: dict) -> str | None:
+    """The folder name the plan recorded for `spec`; for a plan saved before plans recorded folder
+    names, worked out from its preset (one load per configuration in `configs`), or None when it no
+    longer loads."""
+    if spec.run_folder:
+        return spec.run_folder
+    key = (spec.preset, spec.overrides, spec.plugins, spec.method, spec.strategy)
+    if key not in configs:  # the seed is a plain field
+        try:
+            configs[key] = spec.config()
+        except (UserError, OSError):
+            configs[key] = None
+    if configs[key] is None:
+        return None
+    return run_folder_of(dataclasses.replace(configs[key], seed=spec.seed), spec.target, "").path.name
+
+
 def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
     """{preset: {run folder name: label}} of every run that a `sweep` planned into `results_dir`
-    (it saves its plan under `<out>/sweeps/`), so that `compare` can say which planned runs are
-    missing rather than guess from the grid of rows x targets x seeds it sees (a table run on
-    fewer seeds on purpose is not missing its other seeds). A plan whose preset or plugins no
-    longer load is left out."""
-    from mmdg_bench.config import EXECUTION_SETTINGS as RUN_SETTINGS
-    from mmdg_bench.engine.run_folder import run_folder_of
+    (it saves its plan under `<out>/sweeps/`, with each run's folder name), so that `compare` can say
+    which planned runs are missing rather than guess from the grid of rows x targets x seeds it sees
+    (a table run on fewer seeds on purpose is not missing its other seeds). A run of an older plan
+    whose preset or plugins no longer load is left out."""
     from mmdg_bench.sweep.plan import saved_plans
 
-    how = set(EXECUTION_SETTINGS) | set(RUN_SETTINGS)
+    how = set(NOT_ROW_SETTINGS) | set(EXECUTION_SETTINGS)
     specs, configs = defaultdict(dict), {}
     for sweeps in sorted(Path(results_dir).rglob("sweeps")):
         for spec in saved_plans(sweeps.parent) if sweeps.is_dir() else ():
-            key = (spec.preset, spec.overrides, spec.plugins, spec.method, spec.strategy)
-            if key not in configs:  # one load per configuration; the seed is a plain field
-                try:
-                    configs[key] = spec.config()
-                except (UserError, OSError):
-                    configs[key] = None
-            if configs[key] is None:
-                continue
-            config = dataclasses.replace(configs[key], seed=spec.seed)
-            specs[config.preset][run_folder_of(config, spec.target, "").path.name] = spec
+            name = planned_folder(spec, configs)
+            if name is not None:
+                specs[name.split("__")[0]][name] = spec  # a run folder's name starts with its preset's
     planned = {}
     for preset, named in specs.items():  # a label shows the overrides its preset's sweeps do not share
         shared = set.intersection(*(set(spec.overrides) for spec in named.values()))

@@ -10,7 +10,6 @@ GMP's Table 4 ablations, one line per configuration (leaderboard row) of a strat
 """
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from mmdg_bench.files import write_atomically
 from mmdg_bench.results.collect import ROW, Damaged
 from mmdg_bench.results.epochs import ALL_TARGETS, epoch_runs, epoch_stats
-from mmdg_bench.results.reference import EXTRA, MAIN, MODULATION, PROJECTION, strategy_info
-from mmdg_bench.results.tables import UNORDERED
+from mmdg_bench.facts import EXTRA, MAIN, MODULATION, PROJECTION, STRATEGY_FACTS, UNORDERED
 
 FORMATS = ("png", "pdf")
 # For strategies that state no colour and are not known: dark hues, away from the mid and light ones
@@ -48,7 +47,7 @@ MARKERS_UP_TO = 12  # epochs; beyond this, markers would blur the line
 def strategy_colour(name: str) -> str:
     """The fixed colour of a known strategy; an unknown name is hashed into FALLBACK_PALETTE
     (sha256, not hash(): Python salts string hashes per process)."""
-    known = strategy_info(name)
+    known = STRATEGY_FACTS.get(name)
     if known is not None:
         return known.colour
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
@@ -195,16 +194,11 @@ def draw(spec: FigureSpec, runs: pd.DataFrame) -> Figure:
 
 
 def save(fig: Figure, stem: Path) -> list[Path]:
-    """Each format to a hidden temporary sibling, then renamed: a reader never sees half a figure."""
+    """Each format written atomically: a reader never sees half a figure."""
     paths = []
     for fmt in FORMATS:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            fig.savefig(tmp, format=fmt, dpi=150)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150))
         paths.append(path)
     return paths
 

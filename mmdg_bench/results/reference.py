@@ -1,4 +1,4 @@
-"""What the results side knows about strategies and the published numbers `--reference paper` shows.
+"""The published numbers `--reference paper` shows, and how the paper lays its tables out.
 
 Published numbers: the GMP paper (AAAI 2026, arXiv 2603.14175), mean fused target accuracy (%)
 over the held-out domains, video+audio, concatenation fusion, mean of 5 runs. Table 2 compares
@@ -7,66 +7,37 @@ EPIC-Kitchens. The paper gives only the average over targets, so a reference row
 column alone. Table 3 adds GMP to other MMDG methods (RNA-Net, MOOSA, SimMMDG, CMRF: each alone and
 with GMP), Table 5 runs the base model under other fusions (without and with GMP).
 
-Strategy facts (`StrategyInfo`): a new summary.json carries them under "strategy_info"; older ones
-do not, so `KNOWN_STRATEGIES` holds the same facts for the strategies known when they were written.
-Methods likewise ("method_info", `KNOWN_METHODS`). This module imports no torch: `compare` reads
-run folders without it.
+Rows are the paper's labels; which strategy, method or fusion stands for a row is that entry's
+`paper_row` fact (mmdg_bench/facts.py). This module imports no torch: `compare` reads run folders
+without it.
 """
 
 from dataclasses import dataclass
 
+from mmdg_bench.facts import EXTRA, MODULATION, PROJECTION
+
 SOURCE = "GMP (AAAI 2026, arXiv 2603.14175)"
 MODALITIES = ("video", "audio")
 DATASET_COLUMNS = {"epic_kitchens": 0, "hac": 1}
-MAIN, MODULATION, PROJECTION, EXTRA = "main", "modulation", "projection", "extra"
-
-
-@dataclass(frozen=True)
-class StrategyInfo:
-    family: str
-    block: str  # MAIN, MODULATION, PROJECTION or EXTRA
-    paper_row: str | None  # the row label in the paper's Table 2 or 4; None: not in the paper
-    order: int  # display order in tables and legends
-    colour: str
-
-
-# Table 4 (GMP): the modulation block runs without CAGP, the projection block without IGDM.
-KNOWN_STRATEGIES = {
-    "baseline": StrategyInfo("baseline", MAIN, "Base", 0, "#4d4d4d"),
-    "ogm-ge": StrategyInfo("ogm-ge", MAIN, "OGM-GE", 1, "#1f77b4"),
-    "grad-blending": StrategyInfo("grad-blending", MAIN, "Grad-Blending", 2, "#ff7f0e"),
-    "pcgrad": StrategyInfo("pcgrad", MAIN, "PCGrad", 3, "#9467bd"),
-    "gmp": StrategyInfo("gmp", MAIN, "GMP", 4, "#d62728"),
-    "gmp-fast": StrategyInfo("gmp", MAIN, None, 5, "#e377c2"),
-    "gmp-unified": StrategyInfo("gmp", MODULATION, "Unified", 10, "#8c564b"),
-    "gmp-no-k": StrategyInfo("gmp", MODULATION, "w/o k", 11, "#bcbd22"),
-    "gmp-no-p": StrategyInfo("gmp", MODULATION, "w/o p", 12, "#aec7e8"),
-    "gmp-igdm-only": StrategyInfo("gmp", MODULATION, "IGDM only", 13, "#2ca02c"),
-    "gmp-fixed-proj-cls": StrategyInfo("gmp", PROJECTION, "Fixed Proj-Class", 20, "#ffbb78"),
-    "gmp-fixed-proj-dom": StrategyInfo("gmp", PROJECTION, "Fixed Proj-Domain", 21, "#98df8a"),
-    "gmp-reverse-cagp": StrategyInfo("gmp", PROJECTION, "Reverse CAGP", 23, "#c49c94"),
-    "gmp-cagp-only": StrategyInfo("gmp", PROJECTION, "CAGP only", 24, "#17becf"),
-    "gmp-pcgrad": StrategyInfo("gmp", EXTRA, None, 30, "#c5b0d5"),
-}
 
 
 @dataclass(frozen=True)
 class AblationBlock:
-    """A block of Table 4: its variants are compared against `full`, then every row against gmp."""
+    """A block of Table 4, by the paper's row labels: its rows are compared against its `full` row,
+    then every row against GMP."""
 
-    name: str
+    name: str  # the block fact of the strategies it holds ("both": GMP itself)
     title: str
-    full: str
-    members: tuple[str, ...]  # the paper's order; `full` last
+    full: str  # the paper row of the block's full variant
+    rows: tuple[str, ...]  # the paper's rows, in its order; `full` last
 
 
 TABLE4_BLOCKS = (
-    AblationBlock(MODULATION, "modulation (no CAGP)", "gmp-igdm-only",
-                  ("gmp-unified", "gmp-no-k", "gmp-no-p", "gmp-igdm-only")),
-    AblationBlock(PROJECTION, "projection (no IGDM)", "gmp-cagp-only",
-                  ("gmp-fixed-proj-cls", "gmp-fixed-proj-dom", "pcgrad", "gmp-reverse-cagp", "gmp-cagp-only")),
-    AblationBlock("both", "IGDM + CAGP", "gmp", ("gmp",)),
-    AblationBlock(EXTRA, "extra (not in paper)", "gmp", ()),
+    AblationBlock(MODULATION, "modulation (no CAGP)", "IGDM only", ("Unified", "w/o k", "w/o p", "IGDM only")),
+    AblationBlock(PROJECTION, "projection (no IGDM)", "CAGP only",
+                  ("Fixed Proj-Class", "Fixed Proj-Domain", "PCGrad", "Reverse CAGP", "CAGP only")),
+    AblationBlock("both", "IGDM + CAGP", "GMP", ("GMP",)),
+    AblationBlock(EXTRA, "extra (not in paper)", "GMP", ()),
 )
 
 # Paper row -> (EPIC Avg, HAC Avg).
@@ -94,25 +65,9 @@ TABLE3 = {"RNA-Net": ((60.31, 62.88), (60.92, 65.21)), "MOOSA": ((60.29, 67.39),
 # Table 5 (GMP): fusion -> ((EPIC, HAC) without GMP, (EPIC, HAC) with GMP).
 TABLE5 = {"Activation": ((52.23, 57.49), (55.69, 61.33)), "Concat": ((55.06, 61.86), (57.36, 64.91)),
           "Sum": ((52.94, 58.51), (56.37, 63.21)), "FiLM": ((53.16, 59.35), (56.19, 63.04))}
-# Our fusion -> its Table 5 row. The paper does not define "Activation"; `gated` (a sigmoid activation
-# of the other modalities gating the first) is our closest variant: an assumption, shown as one.
-FUSION_PAPER_ROWS = {"concat": "Concat", "sum": "Sum", "film": "FiLM", "gated": "Activation"}
-ASSUMED_FUSIONS = {"gated": "Activation"}
-FUSION_ORDER = ("concat", "sum", "film", "gated", "late")
-DEFAULT_FUSION = "concat"
-DEFAULT_METHOD = "erm"
 # Strategy -> which Table 3/5 column its published number is: GMP's plug-in tables pair a model
 # without a gradient strategy (baseline) with the same model under GMP.
 PLUGIN_COLUMNS = {"baseline": 0, "gmp": 1}
-
-# Method facts for summaries written without "method_info" (the registry's, mmdg_bench/methods/).
-KNOWN_METHODS = {"erm": {"paper_row": None, "order": 0}, "rna-net": {"paper_row": "RNA-Net", "order": 1},
-                 "simmmdg": {"paper_row": "SimMMDG", "order": 2}, "moosa": {"paper_row": "MOOSA", "order": 3},
-                 "cmrf": {"paper_row": "CMRF", "order": 4}}
-
-
-def method_info(method: str) -> dict:
-    return dict(KNOWN_METHODS.get(method, {}))
 
 
 def plugin_published(table: dict, paper_row: str | None, strategy: str, dataset: str) -> float | None:
@@ -121,10 +76,6 @@ def plugin_published(table: dict, paper_row: str | None, strategy: str, dataset:
     if paper_row not in table or strategy not in PLUGIN_COLUMNS or dataset not in DATASET_COLUMNS:
         return None
     return table[paper_row][PLUGIN_COLUMNS[strategy]][DATASET_COLUMNS[dataset]]
-
-
-def strategy_info(strategy: str) -> StrategyInfo | None:
-    return KNOWN_STRATEGIES.get(strategy)
 
 
 def published(table: dict[str, tuple[float, float]], dataset: str) -> dict[str, float]:

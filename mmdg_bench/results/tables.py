@@ -27,12 +27,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mmdg_bench.errors import UserError, did_you_mean
-from mmdg_bench.results.collect import (CONFIG, ENVIRONMENT, FUSION, METHOD, ROW, RUN_FOLDER, Damaged,
-                                        label_rows, method_label)
-from mmdg_bench.results.reference import (ASSUMED_FUSIONS, DEFAULT_FUSION, DEFAULT_METHOD, EXTRA, FUSION_ORDER,
-                                          FUSION_PAPER_ROWS, MAIN, TABLE1_ALONE, TABLE1_DATASET, TABLE1_JOINT,
-                                          TABLE2, TABLE3, TABLE4, TABLE4_BLOCKS, TABLE5, method_info,
-                                          plugin_published, published, strategy_info, table2_rows)
+from mmdg_bench.facts import EXTRA, FUSION_FACTS, MAIN, METHOD_FACTS, STRATEGY_FACTS, UNORDERED
+from mmdg_bench.results.collect import (CONFIG, DEFAULT_FUSION, DEFAULT_METHOD, ENVIRONMENT, FUSION, METHOD, ROW,
+                                        RUN_FOLDER, Damaged, label_rows, method_label)
+from mmdg_bench.results.reference import (TABLE1_ALONE, TABLE1_DATASET, TABLE1_JOINT, TABLE2, TABLE3, TABLE4,
+                                          TABLE4_BLOCKS, TABLE5, plugin_published, published, table2_rows)
 from mmdg_bench.results.reference import MODALITIES as PAPER_MODALITIES
 from mmdg_bench.results.reference import SOURCE as PAPER_SOURCE
 from mmdg_bench.results.stats import ALPHA, EXACT_MAX_PAIRS, MIN_PAIRS, PairedTest, paired_test
@@ -51,7 +50,6 @@ SELECTION_LABELS = {
 }
 SHOWN_MISSING = 5
 SHOWN_CELLS = 3
-UNORDERED = 1000  # display order of a strategy that states none: after every known one
 
 CELLS_CAPTION = ("Cells: mean ± std (ddof=1) over seeds, n = seeds; Avg averages each seed over the "
                  "held-out domains first (seeds missing one are left out); – = no run.")
@@ -150,7 +148,7 @@ def with_rows(runs: pd.DataFrame) -> pd.DataFrame:
 def info_of(runs: pd.DataFrame, key: str) -> pd.Series:
     """Per run, a strategy fact (block, paper_row, order): the summary's, else the built-in one."""
     column = f"info/{key}"
-    known = runs.strategy.map(lambda s: getattr(strategy_info(s), key, None))
+    known = runs.strategy.map(lambda s: getattr(STRATEGY_FACTS.get(s), key, None))
     return runs[column].where(runs[column].notna(), known) if column in runs.columns else known
 
 
@@ -161,7 +159,7 @@ def column_or(runs: pd.DataFrame, column: str, default) -> pd.Series:
 
 def method_fact(runs: pd.DataFrame, key: str) -> pd.Series:
     """Per run, a fact of its method (paper_row, order): the summary's, else the built-in one."""
-    known = column_or(runs, METHOD, DEFAULT_METHOD).map(lambda m: method_info(m).get(key))
+    known = column_or(runs, METHOD, DEFAULT_METHOD).map(lambda m: getattr(METHOD_FACTS.get(m), key, None))
     stated = column_or(runs, f"method_info/{key}", None)
     return stated.where(stated.notna(), known)
 
@@ -382,13 +380,18 @@ def diagnostics_table(runs: pd.DataFrame) -> list[Leaderboard]:
 
 # --- Table 4: GMP's ablations in the paper's blocks -------------------------------------------
 
+def row_strategy(paper_row: str) -> str:
+    """The built-in strategy that stands for a row of the paper's tables (its `paper_row` fact)."""
+    return next(name for name, facts in STRATEGY_FACTS.items() if facts.paper_row == paper_row)
+
+
 def block_rows(facts: pd.DataFrame, block, with_paper: bool) -> list[tuple[str, str]]:
-    """(row label, strategy) of one Table 4 block in the paper's order: its named members (with
-    `with_paper`, a "(not run)" row for each that did not run), then rows whose strategy states this
-    block and that no block names."""
-    named = {s for b in TABLE4_BLOCKS for s in b.members}
+    """(row label, strategy) of one Table 4 block in the paper's order: the strategies of its paper
+    rows (with `with_paper`, a "(not run)" row for each that did not run), then rows whose strategy
+    states this block and stands for no row of any block."""
+    named = {row_strategy(row) for b in TABLE4_BLOCKS for row in b.rows}
     rows = []
-    for member in block.members:
+    for member in map(row_strategy, block.rows):
         ran = facts.index[facts.strategy == member].tolist()
         rows += [(row, member) for row in ran] or ([(f"{member} (not run)", member)] if with_paper else [])
     stated = facts[(facts.block == block.name) & ~facts.strategy.isin(named)]
@@ -437,17 +440,17 @@ def ablation_tables(runs: pd.DataFrame, dataset: str | None = None) -> list[Lead
     cells = []
     for block in TABLE4_BLOCKS:
         for row, strategy in block_rows(facts, block, bool(paper)):
-            paper_row = strategy_info(strategy).paper_row if row not in facts.index else facts.loc[row, "paper_row"]
+            paper_row = STRATEGY_FACTS[strategy].paper_row if row not in facts.index else facts.loc[row, "paper_row"]
             cells += [{"strategy": row, "column": "block", "text": block.title},
                       {"strategy": row, "column": "paper row", "text": paper_row or MISSING}]
             if row in facts.index:
                 cells.append(stat_cell(row, AVG, of_row(averages, row)))
-                if block.full != GMP:
-                    cells.append(ablation_delta(pairs, facts, row, block.full, "Δ vs full"))
+                if row_strategy(block.full) != GMP:
+                    cells.append(ablation_delta(pairs, facts, row, row_strategy(block.full), "Δ vs full"))
                 cells.append(ablation_delta(pairs, facts, row, GMP, f"Δ vs {GMP}"))
             if paper_row in paper:
                 cells.append(value_cell(row, "paper Avg", paper[paper_row]))
-    full = {b.name: b.full for b in TABLE4_BLOCKS if b.full != GMP}
+    full = {b.name: row_strategy(b.full) for b in TABLE4_BLOCKS if row_strategy(b.full) != GMP}
     caption = ("GMP Table 4: the modulation variants run without CAGP; Δ vs full compares them with "
                f"{full['modulation']}. The projection variants run without IGDM; Δ vs full compares them with "
                f"{full['projection']}. Every row is also compared with {GMP}. Δ: mean paired difference "
@@ -506,9 +509,13 @@ def method_tables(runs: pd.DataFrame, dataset: str | None = None) -> list[Leader
                                 records, plugin_caption("method", dataset, "Table 3"), columns=columns), text_columns)]
 
 
+def fusion_paper_row(fusion: str) -> str | None:
+    return getattr(FUSION_FACTS.get(fusion), "paper_row", None)
+
+
 def fusion_name(fusion: str) -> str:
-    paper_row = FUSION_PAPER_ROWS.get(fusion)
-    if fusion in ASSUMED_FUSIONS:
+    paper_row = fusion_paper_row(fusion)
+    if getattr(FUSION_FACTS.get(fusion), "assumed", None):
         return f"{fusion} (paper: {paper_row}, assumed)"
     return f"{fusion} (paper: {paper_row})" if paper_row else f"{fusion} (not in paper)"
 
@@ -528,15 +535,16 @@ def fusion_tables(runs: pd.DataFrame, dataset: str | None = None) -> list[Leader
     variants = erm.fusion != DEFAULT_FUSION
     like = set(zip(erm.strategy[variants], without_fusion[variants], erm.modalities[variants]))
     erm = erm[[key in like for key in zip(erm.strategy, without_fusion, erm.modalities)]]
-    rank = {f: i for i, f in enumerate(FUSION_ORDER)}
+    rank = {fusion: facts.order for fusion, facts in FUSION_FACTS.items()}
     rows = sorted((row for row in ordered_rows(runs) if row in erm.index),
                   key=lambda row: rank.get(erm.loc[row, "fusion"], len(rank)))
     name = {row: fusion_name(erm.loc[row, "fusion"]) for row in rows}
-    paper = {row: plugin_published(TABLE5, FUSION_PAPER_ROWS.get(erm.loc[row, "fusion"]), erm.loc[row, "strategy"],
+    paper = {row: plugin_published(TABLE5, fusion_paper_row(erm.loc[row, "fusion"]), erm.loc[row, "strategy"],
                                    dataset) for row in rows} if dataset else {}
     records = plugin_cells(runs, facts, rows, name, paper)
     caption = plugin_caption("fusion", dataset, "Table 5")
-    assumed = ", ".join(f"{ours} stands for the paper's {theirs}" for ours, theirs in ASSUMED_FUSIONS.items())
+    assumed = ", ".join(f"{ours} stands for the paper's {facts.paper_row}" for ours, facts in FUSION_FACTS.items()
+                        if facts.assumed)
     caption += (f" Assumption: {assumed}, a fusion the text we have does not define (ours: a sigmoid of the other "
                 f"modalities gating the first).")
     columns = ["group", AVG, f"Δ vs {BASELINE}", "p", "paper Avg"]

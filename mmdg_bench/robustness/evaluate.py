@@ -16,8 +16,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from mmdg_bench.engine.checkpoint import WEIGHTS, load_trainable_state
-from mmdg_bench.engine.run_folder import CONFIG, SUMMARY, RunFolder, write_atomic
+from mmdg_bench.engine.run_folder import CONFIG, SUMMARY, RunFolder
 from mmdg_bench.errors import UserError
+from mmdg_bench.files import write_text_atomically
 from mmdg_bench.robustness.conditions import MISSING_AS, Condition
 from mmdg_bench.seeding import stream
 
@@ -65,8 +66,9 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
     robustness.json and returned ({condition name: metrics})."""
     from mmdg_bench.config import load_config
     from mmdg_bench.data import load_index
+    from mmdg_bench.device import resolve_device
     from mmdg_bench.engine.evaluate import evaluate
-    from mmdg_bench.engine.train import resolve_device, run_model
+    from mmdg_bench.engine.train import run_model
 
     folder = Path(folder)
     weights_path = check_run(folder, weights)
@@ -75,7 +77,8 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
     summary = json.loads((folder / SUMMARY).read_text())
     config = load_config(str(folder / CONFIG))
     if getattr(config.data, "source", "clips") != "clips":
-        raise UserError(f"{folder} trained on cached features; evaluate reads clips, so rerun it with data.source=clips")
+        raise UserError(f"{folder} trained on cached features; evaluate reads clips, so rerun it with "
+                        f"data.source=clips")
     for condition in conditions:
         condition.check(config.data.modalities)
     device = resolve_device(device)
@@ -103,4 +106,4 @@ def record(folder: Path, weights: str, summary: dict, missing_as: str, results: 
     epoch = summary["selection"][weights]["epoch"] if weights in summary["selection"] else summary["epochs"]
     saved[weights] = {"epoch": epoch, "missing_as": missing_as,
                       "conditions": {**entry.get("conditions", {}), **results}}
-    write_atomic(path, json.dumps(saved, indent=2))
+    write_text_atomically(path, json.dumps(saved, indent=2))

@@ -5,8 +5,9 @@ strategy's name. A new strategy is one file in this package with a `@STRATEGIES.
 ...)` class: every module here is imported, so it needs no import line.
 """
 
+from mmdg_bench.losses import LossTerm, StepLosses
 from mmdg_bench.registry import import_submodules
-from mmdg_bench.strategies.base import STRATEGIES, LossTerm, StepLosses, Strategy
+from mmdg_bench.strategies.base import STRATEGIES, Strategy
 
 import_submodules(__name__)
 

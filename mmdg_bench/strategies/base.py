@@ -1,87 +1,20 @@
-"""The interface every strategy implements, and the losses it receives.
+"""The interface every strategy implements.
 
-A step's loss is a list of named terms, each tagged with its task group: `classification` (its
-encoder gradient is GMP's g_c, Eq. 1-5), `domain` (the domain-adversarial loss behind the
-gradient-reversal layer: g_d) or `plain` (back-propagated as it is, never modulated or projected:
-the fused CE under `loss.classification: author`). Strategies act on the groups, never on the names,
-so a loss setting (or a later method's own terms) reaches every strategy the same way.
+A strategy receives a step's loss terms (`mmdg_bench.losses.StepLosses`), each tagged with its task
+group: `classification` (its encoder gradient is GMP's g_c, Eq. 1-5), `domain` (g_d) or `plain`
+(back-propagated as it is). Strategies act on the groups, never on the names, so a loss setting (or a
+method's own terms) reaches every strategy the same way. Each registers with its facts, one
+`StrategyInfo` record (mmdg_bench/facts.py) that tables, plots and the bench read.
 """
-
-from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
-from mmdg_bench.models.multimodal import ModelOutputs, MultimodalModel
+from mmdg_bench.facts import StrategyInfo
+from mmdg_bench.losses import StepLosses
+from mmdg_bench.models.multimodal import MultimodalModel
 from mmdg_bench.registry import Registry
-
-CLASSIFICATION, DOMAIN, PLAIN = "classification", "domain", "plain"
-GROUPS = (CLASSIFICATION, DOMAIN, PLAIN)
-FUSED = "fused"
-
-
-@dataclass
-class LossTerm:
-    """One term of the step's loss: `weight * loss`, in one task group."""
-
-    name: str  # e.g. "ce/fused", "ce/video", "domain/audio"
-    loss: torch.Tensor  # the unweighted scalar
-    weight: float
-    group: str  # one of GROUPS
-    modality: str | None = None
-    head: str | None = None  # classifier head whose CE this is ("fused" or a modality): Gradient-Blending reweighs these
-
-    @property
-    def value(self) -> torch.Tensor:
-        return self.weight * self.loss
-
-
-@dataclass
-class StepLosses:
-    """One training step's loss terms and the model outputs they came from."""
-
-    outputs: ModelOutputs
-    labels: torch.Tensor
-    domains: torch.Tensor  # source-domain index of each clip
-    terms: list[LossTerm]
-
-    def group(self, name: str) -> torch.Tensor:
-        """The sum of one group's weighted terms (a zero tensor when the group is empty)."""
-        values = [t.value for t in self.terms if t.group == name]
-        return sum(values) if values else self.outputs.fused_logits.new_zeros(())
-
-    def has(self, name: str) -> bool:
-        return any(t.group == name for t in self.terms)
-
-    @property
-    def classification(self) -> torch.Tensor:
-        """L_c as the loss setting defines it (GMP Eq. 1-5 under `paper`)."""
-        return self.group(CLASSIFICATION)
-
-    @property
-    def domain(self) -> torch.Tensor:
-        """lambda * L_d, summed over the modalities' discriminators."""
-        return self.group(DOMAIN)
-
-    @property
-    def plain(self) -> torch.Tensor:
-        return self.group(PLAIN)
-
-    @property
-    def total(self) -> torch.Tensor:
-        return sum(t.value for t in self.terms)
-
-    def head_terms(self) -> list[LossTerm]:
-        """The classifier heads' CE terms: the fused head first, then the modalities'."""
-        return sorted((t for t in self.terms if t.head is not None), key=lambda t: t.head != FUSED)
-
-
-@dataclass
-class NoParams:
-    """Strategies without hyper-parameters."""
-
-    def validate(self) -> None:
-        pass
+from mmdg_bench.settings import NoParams
 
 
 class Strategy:
@@ -135,4 +68,4 @@ class Strategy:
         raise NotImplementedError
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", facts=StrategyInfo)

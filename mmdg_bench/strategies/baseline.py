@@ -1,10 +1,11 @@
 """baseline: the plain sum of the loss terms, one backward pass."""
 
-from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
+from mmdg_bench.facts import STRATEGY_FACTS
+from mmdg_bench.losses import StepLosses
+from mmdg_bench.strategies.base import STRATEGIES, Strategy
 
 
-@STRATEGIES.register("baseline", family="baseline", block="main", paper_row="Base", order=0, colour="#4d4d4d", cost=1.0,
-                    neutral={})
+@STRATEGIES.register("baseline", **STRATEGY_FACTS["baseline"].given())
 class Baseline(Strategy):
     description = "plain sum L_c + lambda L_d, one backward pass (concat-fusion ERM with DANN heads)"
 

@@ -26,9 +26,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mmdg_bench.errors import UserError, did_you_mean
+from mmdg_bench.errors import UserError, check_choice
+from mmdg_bench.facts import EXTRA, STRATEGY_FACTS
+from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import stream
-from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
+from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import cagp_choice, dominance_ratios, pcgrad, project_out, tanh_modulation
 from mmdg_bench.strategies.gradients import (
     domain_confidences,
@@ -38,6 +40,7 @@ from mmdg_bench.strategies.gradients import (
     split_encoder_gradients,
     write_gradient,
 )
+
 
 @dataclass
 class GMPParams:
@@ -53,9 +56,7 @@ class GMPParams:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise UserError(f"GMP's {name} must be a finite number >= 0, got {value}")
-        if self.projection not in PROJECTION_NAMES:
-            raise UserError(f"GMP's projection must be one of {', '.join(PROJECTION_NAMES)}, got "
-                            f"'{self.projection}'{did_you_mean(self.projection, PROJECTION_NAMES)}")
+        check_choice(self.projection, PROJECTION_NAMES, "GMP's projection")
 
 
 # On a conflict (g_c . g_d < 0), which gradient yields: (dot, rho, sigma) -> "cls" | "dom" | "none".
@@ -67,13 +68,9 @@ PROJECTIONS = {
     "none": lambda dot, rho, sigma: "none",
 }
 PROJECTION_NAMES = (*PROJECTIONS, "pcgrad")  # pcgrad: PCGrad's random-order surgery on both gradients
-# Settings under which GMP and every variant reduce to baseline (k = p = 1, no projection): the
-# registry's `neutral` fact, checked by tests/test_contracts.py. PCGrad and Gradient-Blending have none.
-GMP_NEUTRAL = {"alpha_k": 0.0, "alpha_p": 0.0, "projection": "none"}
 
 
-@STRATEGIES.register("gmp", family="gmp", block="main", paper_row="GMP", order=4, colour="#d62728", cost=1.7,
-                    neutral=GMP_NEUTRAL)
+@STRATEGIES.register("gmp", **STRATEGY_FACTS["gmp"].given())
 class GMP(Strategy):
     description = "GMP: IGDM modulation of g_c, g_d by semantic/domain confidence + conflict-adaptive projection"
     state_attributes = ("generator",)
@@ -141,40 +138,34 @@ class GMP(Strategy):
         return updates, diagnostics
 
 
-# GMP's Table 4, block by block: name -> (paper row, block, what differs, settings). The modulation
-# block runs without CAGP, the projection block without IGDM (the paper's PCGrad row is `pcgrad`).
+# GMP's Table 4 as settings of GMP: the modulation block runs without CAGP, the projection block
+# without IGDM (the paper's PCGrad row is `pcgrad`); each variant's paper row and block are its facts.
 NO_CAGP = {"projection": "none"}
 NO_IGDM = {"modulate_cls": False, "modulate_dom": False}
-VARIANTS = {
-    "gmp-unified": ("Unified", "modulation", "one coefficient (k, from semantic confidence) on both g_c and g_d, "
-                    "no projection", {"unified": True, **NO_CAGP}),
-    "gmp-no-k": ("w/o k", "modulation", "IGDM without k (g_c not modulated), no projection",
-                 {"modulate_cls": False, **NO_CAGP}),
-    "gmp-no-p": ("w/o p", "modulation", "IGDM without p (g_d not modulated), no projection",
-                 {"modulate_dom": False, **NO_CAGP}),
-    "gmp-igdm-only": ("IGDM only", "modulation", "full IGDM, no projection", NO_CAGP),
-    "gmp-fixed-proj-cls": ("Fixed Proj-Class", "projection", "no modulation; on a conflict always project g_c",
-                           {"projection": "cls", **NO_IGDM}),
-    "gmp-fixed-proj-dom": ("Fixed Proj-Domain", "projection", "no modulation; on a conflict always project g_d",
-                           {"projection": "dom", **NO_IGDM}),
-    "gmp-reverse-cagp": ("Reverse CAGP", "projection", "no modulation; reversed CAGP: the weaker task's "
-                         "gradient yields", {"projection": "reverse", **NO_IGDM}),
-    "gmp-cagp-only": ("CAGP only", "projection", "full CAGP, no modulation", NO_IGDM),
-    "gmp-pcgrad": (None, "extra", "not in the paper: IGDM, then PCGrad in place of CAGP", {"projection": "pcgrad"}),
-}
-VARIANT_COLOURS = ["#8c564b", "#bcbd22", "#aec7e8", "#2ca02c", "#ffbb78", "#98df8a", "#c49c94", "#17becf", "#c5b0d5"]
 
 
-def variant_params(name: str, settings: dict) -> type:
-    """GMPParams with other defaults: the variant's settings, still overridable with --set."""
+def gmp_variant(name: str, what: str, **settings) -> type[GMP]:
+    """Register GMP under `name` with other defaults (`settings`, still overridable with --set)."""
+    facts = STRATEGY_FACTS[name]
+    where = "extra, " if facts.block == EXTRA else f"Table 4 {facts.block} block: "
+    class_name = name.title().replace("-", "")
     fields = [(f.name, f.type, dataclasses.field(default=settings.get(f.name, f.default)))
               for f in dataclasses.fields(GMPParams)]
-    return dataclasses.make_dataclass(f"{name.title().replace('-', '')}Params", fields, bases=(GMPParams,))
+    params = dataclasses.make_dataclass(f"{class_name}Params", fields, bases=(GMPParams,))
+    variant = type(class_name, (GMP,), {"description": f"GMP {where}{what}", "Params": params})
+    return STRATEGIES.register(name, **facts.given())(variant)
 
 
-for _order, (_name, (_row, _block, _what, _settings)) in enumerate(VARIANTS.items(), start=10):
-    _prefix = "extra, " if _block == "extra" else f"Table 4 {_block} block: "
-    _variant = type(_name.title().replace("-", ""), (GMP,),
-                    {"description": f"GMP {_prefix}{_what}", "Params": variant_params(_name, _settings)})
-    STRATEGIES.register(_name, family="gmp", block=_block, paper_row=_row, order=_order,
-                        colour=VARIANT_COLOURS[_order - 10], cost=1.7, neutral=GMP_NEUTRAL)(_variant)
+GMPUnified = gmp_variant("gmp-unified", "one coefficient (k, from semantic confidence) on both g_c and g_d, "
+                         "no projection", unified=True, **NO_CAGP)
+GMPNoK = gmp_variant("gmp-no-k", "IGDM without k (g_c not modulated), no projection", modulate_cls=False, **NO_CAGP)
+GMPNoP = gmp_variant("gmp-no-p", "IGDM without p (g_d not modulated), no projection", modulate_dom=False, **NO_CAGP)
+GMPIGDMOnly = gmp_variant("gmp-igdm-only", "full IGDM, no projection", **NO_CAGP)
+GMPFixedProjCls = gmp_variant("gmp-fixed-proj-cls", "no modulation; on a conflict always project g_c",
+                              projection="cls", **NO_IGDM)
+GMPFixedProjDom = gmp_variant("gmp-fixed-proj-dom", "no modulation; on a conflict always project g_d",
+                              projection="dom", **NO_IGDM)
+GMPReverseCAGP = gmp_variant("gmp-reverse-cagp", "no modulation; reversed CAGP: the weaker task's gradient yields",
+                             projection="reverse", **NO_IGDM)
+GMPCAGPOnly = gmp_variant("gmp-cagp-only", "full CAGP, no modulation", **NO_IGDM)
+GMPPCGrad = gmp_variant("gmp-pcgrad", "not in the paper: IGDM, then PCGrad in place of CAGP", projection="pcgrad")

@@ -18,8 +18,10 @@ The loss's plain part (the fused CE under `loss.classification: author`) passes 
 import torch
 from torch import Tensor
 
-from mmdg_bench.strategies.base import STRATEGIES, StepLosses
-from mmdg_bench.strategies.gmp import GMP, GMP_NEUTRAL
+from mmdg_bench.facts import STRATEGY_FACTS
+from mmdg_bench.losses import StepLosses
+from mmdg_bench.strategies.base import STRATEGIES
+from mmdg_bench.strategies.gmp import GMP
 from mmdg_bench.strategies.gradients import head_parameters
 
 
@@ -32,8 +34,7 @@ def _gradients(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
     return [g if g is not None else torch.zeros_like(x) for g, x in zip(grads, inputs)]
 
 
-@STRATEGIES.register("gmp-fast", family="gmp", block="main", paper_row=None, order=5, colour="#e377c2",
-                     cost=1.05, neutral=GMP_NEUTRAL)
+@STRATEGIES.register("gmp-fast", **STRATEGY_FACTS["gmp-fast"].given())
 class GMPFast(GMP):
     description = "GMP on the encoder-output (feature) gradients: one backward through the encoders (rep-grad)"
 

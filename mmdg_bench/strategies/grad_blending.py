@@ -25,9 +25,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, check_choice
+from mmdg_bench.facts import STRATEGY_FACTS
+from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import derive_seed
-from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
+from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import gradient_blending_weights
 
 
@@ -43,9 +45,7 @@ class GradBlendingParams:
                             f"got {self.holdout_fraction}")
         if self.super_epoch < 1:
             raise UserError(f"Gradient-Blending's super_epoch must be at least 1, got {self.super_epoch}")
-        if self.normalise not in NORMALISE:
-            raise UserError(f"Gradient-Blending's normalise must be one of {', '.join(NORMALISE)}, "
-                            f"got '{self.normalise}'")
+        check_choice(self.normalise, NORMALISE, "Gradient-Blending's normalise")
 
 
 NORMALISE = ("baseline", "one")
@@ -90,8 +90,7 @@ def head_losses(model, loader) -> torch.Tensor:
     return totals / max(clips, 1)
 
 
-@STRATEGIES.register("grad-blending", family="grad-blending", block="main", paper_row="Grad-Blending", order=2,
-                     colour="#ff7f0e", cost=1.10, reweighs_heads=True)
+@STRATEGIES.register("grad-blending", **STRATEGY_FACTS["grad-blending"].given())
 class GradBlending(Strategy):
     description = "Gradient-Blending: per-head loss weights from held-out overfitting, re-estimated per super-epoch"
     state_attributes = ("weights", "previous")
@@ -110,7 +109,8 @@ class GradBlending(Strategy):
         fraction = self.params.holdout_fraction
         rest, holdout = stratified_holdout(train, fraction, derive_seed(self.seed, "grad-blending/holdout"))
         check_every_class(rest, holdout, train, fraction)
-        sample = rest.sample(n=min(len(holdout), len(rest)), random_state=derive_seed(self.seed, "grad-blending/T") % 2**32)
+        seed = derive_seed(self.seed, "grad-blending/T") % 2**32
+        sample = rest.sample(n=min(len(holdout), len(rest)), random_state=seed)
         return rest, {"holdout": holdout, "train_eval": sample.reset_index(drop=True)}
 
     def attach(self, loaders: dict) -> None:

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdg_bench.errors import UserError
+from mmdg_bench.losses import CLASSIFICATION, DOMAIN, PLAIN, StepLosses
 from mmdg_bench.models.multimodal import MultimodalModel
-from mmdg_bench.strategies.base import CLASSIFICATION, DOMAIN, PLAIN, StepLosses
 
 
 def read_gradient(params: list[nn.Parameter]) -> Tensor:

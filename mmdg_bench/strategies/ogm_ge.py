@@ -26,12 +26,18 @@ from dataclasses import dataclass
 
 import torch
 
-from mmdg_bench.errors import UserError
-from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
-from mmdg_bench.strategies.functional import dominance_ratios, tanh_modulation
+from mmdg_bench.errors import UserError, check_choice
+from mmdg_bench.facts import STRATEGY_FACTS
+from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import stream
-from mmdg_bench.strategies.gradients import (require_two_modalities, semantic_confidences, split_encoder_gradients,
-                                              write_gradient)
+from mmdg_bench.strategies.base import STRATEGIES, Strategy
+from mmdg_bench.strategies.functional import dominance_ratios, tanh_modulation
+from mmdg_bench.strategies.gradients import (
+    require_two_modalities,
+    semantic_confidences,
+    split_encoder_gradients,
+    write_gradient,
+)
 
 
 @dataclass
@@ -47,14 +53,10 @@ class OGMGEParams:
         if not 0 <= self.start_epoch <= self.end_epoch:
             raise UserError(f"OGM-GE's window needs 0 <= start_epoch <= end_epoch, "
                             f"got start_epoch={self.start_epoch}, end_epoch={self.end_epoch}")
-        if self.modulate not in MODULATE:
-            raise UserError(f"OGM-GE's modulate must be one of {', '.join(MODULATE)}, got '{self.modulate}'")
+        check_choice(self.modulate, MODULATE, "OGM-GE's modulate")
 
 
 MODULATE = ("classification", "all")
-# alpha 0 still adds GE noise under modulate: classification; a window that excludes every epoch is
-# exactly baseline (the registry's `neutral` fact, checked by tests/test_contracts.py).
-OGM_NEUTRAL = {"start_epoch": 1_000_000, "end_epoch": 1_000_000}
 
 
 def ge_noise_std(grad: torch.Tensor) -> torch.Tensor:
@@ -74,9 +76,7 @@ def modulate_with_noise(grads: list[torch.Tensor], coeff: float, generator: torc
     return modulated
 
 
-@STRATEGIES.register("ogm-ge", family="ogm-ge", block="main", paper_row="OGM-GE", order=1, colour="#1f77b4",
-                     cost=1.7,  # one backward pass per task group under modulate: classification
-                     neutral=OGM_NEUTRAL)
+@STRATEGIES.register("ogm-ge", **STRATEGY_FACTS["ogm-ge"].given())
 class OGMGE(Strategy):
     description = "OGM-GE: slow the dominant modality's classification gradient by 1 - tanh(alpha r), plus noise"
     state_attributes = ("generator",)

@@ -11,14 +11,15 @@ the loss's plain part, untouched). The heads get their ordinary gradients. Any n
 
 import torch
 
+from mmdg_bench.facts import STRATEGY_FACTS
+from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import stream
-from mmdg_bench.strategies.base import STRATEGIES, StepLosses, Strategy
+from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import pcgrad
 from mmdg_bench.strategies.gradients import pair_diagnostics, split_encoder_gradients, write_gradient
 
 
-@STRATEGIES.register("pcgrad", family="pcgrad", block="projection", paper_row="PCGrad", order=3, colour="#9467bd",
-                     cost=1.7)
+@STRATEGIES.register("pcgrad", **STRATEGY_FACTS["pcgrad"].given())
 class PCGrad(Strategy):
     description = "PCGrad per encoder between the classification and domain-invariance gradients"
     state_attributes = ("generator",)

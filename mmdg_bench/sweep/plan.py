@@ -1,5 +1,8 @@
 """The plan of a sweep: one `RunSpec` per (method, strategy, target, seed), its folder named by the hash
-of its resolved config (DomainBed's pattern), so re-planning finds the same folders.
+of its resolved config (DomainBed's pattern), so re-planning finds the same folders. A sweep saves its
+plan under <out>/sweeps/ with each run's folder name and label, so that `sweep status` and `compare`
+read what was planned without resolving any preset again (plans saved before folder names were
+recorded still read: their folders are worked out from their presets).
 
 The seed of a run is the trial seed itself, shared by every strategy and target: adding a
 strategy or a target never shifts another run's seed, and runs of two strategies with the same
@@ -7,15 +10,17 @@ strategy or a target never shifts another run's seed, and runs of two strategies
 `compare` rely on.
 """
 
+import dataclasses
 import hashlib
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mmdg_bench.config import Config, load_config, overridden_strategies
+from mmdg_bench.config import load_config
 from mmdg_bench.engine.run_folder import run_folder_of, run_label
 from mmdg_bench.errors import UserError, UserNotice
+from mmdg_bench.settings import Config, overridden_strategies
 
 ALL = "all"
 
@@ -30,6 +35,7 @@ class RunSpec:
     out: str
     plugins: tuple[str, ...] = ()  # --plugin modules (absolute paths): a worker or a job imports them first
     method: str = "erm"
+    run_folder: str = field(default="", compare=False)  # its folder's name, as planned ("": not recorded)
 
     def config(self) -> Config:
         with warnings.catch_warnings():  # overrides of the grid's other strategies: plan_sweep tells once
@@ -38,6 +44,9 @@ class RunSpec:
                                strategy__name=self.strategy, method__name=self.method, seed=self.seed)
 
     def folder(self) -> Path:
+        """The run's folder: as planned, or (a plan saved without folder names) from its config."""
+        if self.run_folder:
+            return Path(self.out) / self.run_folder
         return run_folder_of(self.config(), self.target, self.out).path
 
     @property
@@ -93,8 +102,8 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
             for s in chosen
             for t in parse_names(targets, domains, "target domain")
             for seed in parse_seeds(seeds)]
-    for spec in plan:
-        spec.config()
+    plan = [dataclasses.replace(spec, run_folder=run_folder_of(spec.config(), spec.target, "").path.name)
+            for spec in plan]  # every config resolved: a typo fails here, before any training
     for name in sorted(overridden_strategies(overrides) - set(chosen)):
         warnings.warn(UserNotice(f"the overrides of strategy.{name} have no effect: the sweep's strategies "
                                  f"are {', '.join(chosen)}"), stacklevel=2)
@@ -102,8 +111,9 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
 
 
 def save_plan(plan: list[RunSpec], out: Path) -> Path:
-    """Record the plan under <out>/sweeps/ so that `sweep status` knows the pending runs too."""
-    text = json.dumps([asdict(spec) for spec in plan], indent=1)
+    """Record the plan under <out>/sweeps/, each run with its folder name and label, so that `sweep
+    status` knows the pending runs too and `compare` which planned runs are missing."""
+    text = json.dumps([{**asdict(spec), "label": spec.label} for spec in plan], indent=1)
     path = Path(out) / "sweeps" / f"{hashlib.sha256(text.encode()).hexdigest()[:10]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -112,9 +122,14 @@ def save_plan(plan: list[RunSpec], out: Path) -> Path:
 
 
 def saved_plans(out: Path) -> list[RunSpec]:
+    """The runs of every plan saved under <out>/sweeps/, each once, with its folder name where a plan
+    recorded one."""
+    names = {f.name for f in dataclasses.fields(RunSpec)}  # a plan's "label" is derived, not read
     specs = {}
     for path in sorted((Path(out) / "sweeps").glob("*.json")):
         for raw in json.loads(path.read_text()):
-            spec = RunSpec(**{**raw, "overrides": tuple(raw["overrides"]), "plugins": tuple(raw.get("plugins", ()))})
-            specs[spec] = None
-    return list(specs)
+            spec = RunSpec(**{**{k: v for k, v in raw.items() if k in names}, "overrides": tuple(raw["overrides"]),
+                              "plugins": tuple(raw.get("plugins", ()))})
+            if spec.run_folder or spec not in specs:
+                specs[spec] = spec
+    return list(specs.values())

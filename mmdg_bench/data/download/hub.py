@@ -18,8 +18,13 @@ def hub_download(filename: str, folder: Path, *, endpoint: str | None, progress:
     """Download `filename` of the HAC dataset repo into `folder` and return its path."""
     import httpx2
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, RemoteEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     where = f"{filename} of the Hugging Face dataset {HUB_REPO} at {endpoint or 'huggingface.co'}"
     try:

@@ -3,11 +3,12 @@
 Key mapping from the official files (the backbones' README facts): the network's module names ARE the
 file's keys after stripping a leading `module.`; nothing is renamed.
 
-| encoder | file | keys |
-|---|---|---|
-| slowfast_r101_8x8 | slowfast_r101_8x8x1_256e_kinetics400_rgb_20210218-0dd54025.pth | backbone.slow_path.*, backbone.fast_path.*, cls_head.fc_cls.* |
-| slowonly_r50_flow | slowonly_r50_8x8x1_256e_kinetics400_flow_20200704-6b384243.pth | backbone.*, cls_head.fc_cls.* |
-| vggsound_r18 | H.pth.tar (under 'model_state_dict') | audnet.* |
+    slowfast_r101_8x8   slowfast_r101_8x8x1_256e_kinetics400_rgb_20210218-0dd54025.pth
+                        keys backbone.slow_path.*, backbone.fast_path.*, cls_head.fc_cls.*
+    slowonly_r50_flow   slowonly_r50_8x8x1_256e_kinetics400_flow_20200704-6b384243.pth
+                        keys backbone.*, cls_head.fc_cls.*
+    vggsound_r18        H.pth.tar, under 'model_state_dict'
+                        keys audnet.*
 
 `*_tiny` are the same classes at a small width and depth (CPU tests, synth). Pooled outputs: SlowFast
 2304 = [fast 256 | slow 2048], SlowOnly 2048, ResNet-18 512.

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from mmdg_bench.errors import UserError
-from mmdg_bench.models.backbones.regime import REGIMES, BackboneEncoder, BackboneSettings, check_choice
+from mmdg_bench.errors import UserError, check_choice
+from mmdg_bench.models.backbones.regime import REGIMES, BackboneEncoder, BackboneSettings
 from mmdg_bench.models.encoder_registry import ENCODERS
 from mmdg_bench.models.weights import load_encoder_weights
 

@@ -31,18 +31,21 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mmdg_bench.config import Config, load_config
+from mmdg_bench import facts
+from mmdg_bench.config import load_config
 from mmdg_bench.data.dataset import AudioLoader
-from mmdg_bench.engine.acceleration import autocast, configure_backends
-from mmdg_bench.engine.train import make_optimizer, resolve_device, seed_everything, step_losses
+from mmdg_bench.device import autocast, resolve_device
+from mmdg_bench.engine.acceleration import configure_backends
+from mmdg_bench.engine.train import make_optimizer, seed_everything, step_losses
 from mmdg_bench.errors import UserNotice
 from mmdg_bench.losses import detaches_unimodal_heads
 from mmdg_bench.models import build_model
 from mmdg_bench.models.encoders import encoder_spec
 from mmdg_bench.models.multimodal import IN_CHANNELS
+from mmdg_bench.settings import Config
 from mmdg_bench.strategies import STRATEGIES
 
-PAPER_STRATEGIES = ["baseline", "ogm-ge", "grad-blending", "pcgrad", "gmp"]
+PAPER_STRATEGIES = list(facts.PAPER_STRATEGIES)  # the step bench's rows
 PAPER_PRESETS = {"hac": "hac_paper", "epic_kitchens": "epic_kitchens_paper"}
 PAPER_GRID = {"seeds": 5, "epochs": 20}  # x strategies x targets x datasets
 SOURCES = 2  # leave-one-domain-out over 3 domains
@@ -306,7 +309,8 @@ def step_table(report: StepReport, config: Config, repeats: int) -> Table:
             table.add_row(row["strategy"], f"[red]error: {row['error'][:80]}[/]", "", "", "", "", "")
             continue
         table.add_row(row["strategy"], f"{row['clips_per_s']:.3f}", f"{row['step_s']:.2f}",
-                      _fmt(row["peak_mib"], ".0f"), _fmt(row["ratio"], ".2f"), "error" if c["error"] else f"{c['clips_per_s']:.0f}",
+                      _fmt(row["peak_mib"], ".0f"), _fmt(row["ratio"], ".2f"),
+                      "error" if c["error"] else f"{c['clips_per_s']:.0f}",
                       "" if c["error"] else _fmt(c["ratio"], ".2f"))
     return table
 
@@ -396,7 +400,7 @@ LAYOUT_OF = {"hac": "HAC mp4", "epic_kitchens": "EPIC-Kitchens frame folders"}
 def bench_grid(console: Console, batch: int = 1, repeats: int = 2, loader_clips: int = 6,
                overrides: list[str] = ()) -> list[dict]:
     """Measure the step of both paper presets and the loader on both layouts, then estimate the grid."""
-    from mmdg_bench.data_bench import bench_paper_layouts
+    from mmdg_bench.bench.data import bench_paper_layouts
 
     loaders = bench_paper_layouts(console, clips=loader_clips, repeats=repeats)
     inputs = {}

@@ -11,11 +11,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mmdg_bench.bench import median_seconds
+from mmdg_bench.bench.timing import median_seconds
 from mmdg_bench.models.backbones.regime import REGIMES
 from mmdg_bench.models.encoders import build_encoder
 
-# The reference inputs (SimMMDG's pre-processing, mmaction2 configs): RGB 32x224x224, flow 8x224x224, spectrogram 257x1004.
+# The reference inputs (SimMMDG's pre-processing, mmaction2 configs): RGB 32x224x224, flow 8x224x224,
+# spectrogram 257x1004.
 PAPER_INPUTS = {"slowfast_r101_8x8": (3, 32, 224, 224), "slowonly_r50_flow": (2, 8, 224, 224),
                 "vggsound_r18": (1, 257, 1004)}
 

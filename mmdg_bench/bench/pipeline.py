@@ -1,14 +1,11 @@
-"""Speed benchmarks (`mmdg-bench bench`, `make bench`): medians over repeats, measured in one
-process tree on this machine. Never timed tests: the figures go into the README.
+"""The pipeline on the synth preset, as a user meets it: generating the set, one run, every run
+(`mmdg-bench bench --part pipeline`).
 
-    mmdg-bench bench --repeats 3
+    mmdg-bench bench --part pipeline --repeats 3
 """
 
 import os
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,22 +13,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from mmdg_bench.bench.timing import median_seconds, run_command
 from mmdg_bench.config import load_config
 from mmdg_bench.data.synthetic import ensure_generated, generate
-
-
-def median_seconds(action, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def run_command(*args: str) -> None:
-    """The command as a user types it, imports and start-up included."""
-    subprocess.run([sys.executable, "-m", "mmdg_bench", *args], check=True, stdout=subprocess.DEVNULL)
 
 
 def bench_pipeline(console: Console, repeats: int) -> None:

@@ -7,7 +7,7 @@ hits all of them alike; the figure is the median. Work a strategy does once per 
 `start_epoch`: Gradient-Blending's held-out evaluation every super-epoch) is timed over the
 preset's epochs and amortised over their steps, so the ratio is the cost of a whole run per step.
 
-    python -c "from rich.console import Console; from mmdg_bench.strategy_bench import bench_strategies; \
+    python -c "from rich.console import Console; from mmdg_bench.bench.strategies import bench_strategies; \
 bench_strategies(Console(), repeats=20)"
 """
 
@@ -22,10 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader
 
-from mmdg_bench.config import Config, load_config
+from mmdg_bench.config import load_config
 from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.engine.acceleration import to_device
 from mmdg_bench.engine.train import make_optimizer, run_model, seed_everything, step_losses
+from mmdg_bench.settings import Config
 from mmdg_bench.strategies import STRATEGIES, Strategy
 
 WARMUP_STEPS = 3

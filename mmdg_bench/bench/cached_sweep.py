@@ -28,14 +28,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mmdg_bench.config import Config, load_config
+from mmdg_bench.bench.step import PAPER_STRATEGIES, device_name, pooled_dims, random_init
+from mmdg_bench.config import load_config
 from mmdg_bench.data import load_index
 from mmdg_bench.data.hac import HAC_DOMAINS
 from mmdg_bench.errors import UserError
 from mmdg_bench.features.build import plan_shards, write_manifest
 from mmdg_bench.features.cache import KEY, cache_folder, cache_key, save_shard, write_json
 from mmdg_bench.models.encoders import encoder_spec
-from mmdg_bench.step_bench import PAPER_STRATEGIES, device_name, pooled_dims, random_init
+from mmdg_bench.settings import Config
 from mmdg_bench.sweep.plan import parse_names, parse_seeds
 
 GOAL_MINUTES = 30  # for 5 strategies x 3 targets x 3 seeds on HAC (the CPU goal)
@@ -120,7 +121,8 @@ def bench_cached_sweep(console: Console, preset: str = "hac_paper", seeds: str =
         summaries = run_summaries(out)
         planned = len(strategies) * len(planned_seeds) * len(parse_names(targets, index.domains, "target domain"))
         if returncode != 0 or len(summaries) != planned:
-            raise UserError(f"the timed sweep finished {len(summaries)} of {planned} runs: {error or 'no error printed'}")
+            raise UserError(f"the timed sweep finished {len(summaries)} of {planned} runs: "
+                            f"{error or 'no error printed'}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     train_s = per_strategy(summaries)

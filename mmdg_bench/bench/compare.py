@@ -2,7 +2,7 @@
 not a timed test: it writes fake run folders to a temporary folder and times reading them
 (collect), building every table and rendering Markdown, as `compare --format md` does.
 
-    python -m mmdg_bench.results.bench_compare 1000
+    python -m mmdg_bench.bench.compare 1000
 """
 
 import json
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmdg_bench.bench import median_seconds, run_command
+from mmdg_bench.bench.timing import median_seconds, run_command
 from mmdg_bench.engine.run_folder import DONE, SUMMARY, run_name
 from mmdg_bench.results.collect import collect
 from mmdg_bench.results.render import render_compare

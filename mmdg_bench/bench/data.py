@@ -15,7 +15,7 @@ JPEGs are also decoded with nvJPEG (`data.video.decode: gpu`).
 Benchmarks, never timed tests.
 
     from rich.console import Console
-    from mmdg_bench.data_bench import bench_data, bench_paper_layouts
+    from mmdg_bench.bench.data import bench_data, bench_paper_layouts
     bench_data(Console(), workers=2)
     bench_paper_layouts(Console(), clips=6)
 """
@@ -34,11 +34,12 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader, Dataset
 
-from mmdg_bench.config import SynthConfig, load_config
+from mmdg_bench.config import load_config
 from mmdg_bench.data import ClipDataset, EpochSampler, load_index
 from mmdg_bench.data.decoding import FRAME_NAME, FrameSource, frame_indices, read_audio
 from mmdg_bench.data.index import INDEX_COLUMNS, WHOLE_FILE
 from mmdg_bench.data.synthetic import generate, write_mp4, write_wav
+from mmdg_bench.settings import SynthConfig
 
 GOAL = 0.8  # share of raw decoding throughput the loader must keep
 RAW = "raw decord decoding (video + audio)"

@@ -1,4 +1,5 @@
-"""`mmdg-bench features`: the feature cache of the `frozen` regime (mmdg_bench/features/).
+"""`mmdg-bench features build|verify`: the feature cache of the `frozen` regime (mmdg_bench/api/features.py
+does the work).
 
     mmdg-bench features build --preset hac_paper --data-root PATH --views 5 --set data.source=features \
         --set model.encoders.video.regime=frozen --set model.encoders.audio.regime=frozen
@@ -11,29 +12,21 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from mmdg_bench.cli import DATA_ROOT, OVERRIDES, PRESET, command_group, console, user_errors
+from mmdg_bench.cli.common import DATA_ROOT, OVERRIDES, PRESET, command_group, console, user_errors
 
-features_app = command_group("The feature cache of the frozen regime: build it once, verify it, train from it "
-                             "with data.source=features.", no_args_is_help=True)
+app = command_group("The feature cache of the frozen regime: build it once, verify it, train from it "
+                    "with data.source=features.", no_args_is_help=True)
 VIEWS = typer.Option(None, "--views", metavar="K", help="Augmented views per training clip; default: the preset's "
                                                           "features.views.")
 
 
-def features_config(preset: str, data_root: Path | None, views: int | None, overrides: list[str] | None):
-    from mmdg_bench.config import load_config
-
-    return load_config(preset, overrides or [], data__root=str(data_root) if data_root else None,
-                       features__views=views)
-
-
-@features_app.command("build")
+@app.command("build")
 @user_errors
 def features_build(preset: str = PRESET, data_root: Path = DATA_ROOT, views: int = VIEWS,
                    set_: list[str] = OVERRIDES):
     """Run the frozen backbones once over every clip and store the pooled features; a rerun resumes."""
-    from mmdg_bench.features.build import build_features
+    from mmdg_bench.api.features import features_build as build
 
-    config = features_config(preset, data_root, views, set_)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("views"),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
@@ -44,7 +37,7 @@ def features_build(preset: str = PRESET, data_root: Path = DATA_ROOT, views: int
                 tasks[modality] = bar.add_task(f"{modality} features", total=total)
             bar.update(tasks[modality], completed=done, total=total)
 
-        report = build_features(config, progress)
+        report = build(preset, data_root, views, set_ or [], progress)
     for modality, folder in report.folders.items():
         console.print(f"{modality}: {folder}", highlight=False)
     rate = f" at {report.clips_per_s:.2f} views/s" if report.views_computed else ""
@@ -52,14 +45,14 @@ def features_build(preset: str = PRESET, data_root: Path = DATA_ROOT, views: int
                   f"train from them with --set data.source=features", highlight=False)
 
 
-@features_app.command("verify")
+@app.command("verify")
 @user_errors
 def features_verify(preset: str = PRESET, data_root: Path = DATA_ROOT, views: int = VIEWS,
                     set_: list[str] = OVERRIDES):
     """Check each modality's cache: finished, every clip, shapes, finite, manifest = settings; exit 1 if not."""
-    from mmdg_bench.features.verify import verify_features
+    from mmdg_bench.api.features import features_verify as verify
 
-    checks = verify_features(features_config(preset, data_root, views, set_))
+    checks = verify(preset, data_root, views, set_ or [])
     for check in checks:
         verdict = "[green]ok[/]" if check.ok else f"[red]{len(check.problems)} problem(s)[/]"
         console.print(f"{check.modality}: {verdict} ({check.clips} clips) in {check.folder}", highlight=False)

@@ -1,5 +1,6 @@
 """`mmdg-bench evaluate`: finished runs' kept weights on their held-out domain under test-time
-conditions (mmdg_bench/robustness/), recorded in each run's robustness.json.
+conditions (mmdg_bench/robustness/), recorded in each run's robustness.json (mmdg_bench/api/evaluate.py
+does the work).
 
     mmdg-bench evaluate results/runs/*/ --missing audio --corrupt gaussian_noise:3 --corrupt audio_noise:2
     mmdg-bench compare results/runs --robustness
@@ -11,11 +12,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from mmdg_bench.cli import app, console, quoted, user_errors
-from mmdg_bench.errors import UserError
+from mmdg_bench.cli.common import console, quoted, user_errors
 
 
-@app.command()
 @user_errors
 def evaluate(
     run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR...", help="Finished run folders."),
@@ -30,17 +29,14 @@ def evaluate(
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
 ):
     """Accuracy of finished runs with a modality missing or corrupted; writes <run>/robustness.json."""
-    from mmdg_bench.robustness import evaluate_run, parse_conditions
+    from mmdg_bench.api.evaluation import evaluate as evaluate_runs
 
-    conditions = parse_conditions(missing or [], corrupt or [])
-    if len(conditions) == 1:
-        raise UserError("name a condition to evaluate: --missing MODALITY or --corrupt NAME:SEVERITY")
+    results = evaluate_runs(run_dirs, missing or [], corrupt or [], weights, missing_as, device)
     table = Table(title=Text(f"Fused target accuracy (%) with the {weights} weights"))
-    for column in ["run", *(c.name for c in conditions)]:
+    for column in results.columns:
         table.add_column(column, justify="left" if column == "run" else "right", overflow="fold")
-    for folder in run_dirs:
-        results = evaluate_run(folder, conditions, weights, missing_as, device)
-        table.add_row(Text(folder.name), *(f"{results[c.name]['fused']:.2f}" for c in conditions))
+    for run, *accuracies in results.itertuples(index=False):
+        table.add_row(Text(run), *(f"{accuracy:.2f}" for accuracy in accuracies))
     console.print(table)
     console.print(f"recorded in each run's robustness.json; tabulate them with "
                   f"`mmdg-bench compare {quoted(run_dirs[0].parent)} --robustness`", highlight=False)

@@ -1,0 +1,63 @@
+"""What is registered and shipped, as functions: `mmdg-bench strategies`, `methods` and `presets`
+(mmdg_bench/cli/catalogue.py) call these.
+
+    from mmdg_bench import api
+    api.strategies()                       # name, paper row, what it does
+    api.presets_copy("hac", "my_hac.yaml")
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from mmdg_bench.config import load_config
+from mmdg_bench.facts import EXTRA, UNORDERED
+from mmdg_bench.registry import Registry
+from mmdg_bench.settings import Config, copy_preset, list_presets, preset_path
+
+
+def catalogue(registry: Registry) -> pd.DataFrame:
+    """The entries of a registry in their display order: name, the paper's row (or extra), description."""
+    rows = []
+    for name in sorted(registry.names(), key=lambda n: (registry.info(n).get("order", UNORDERED), n)):
+        info = registry.info(name)
+        row = "extra, not in the paper" if info.get("block") == EXTRA else info.get("paper_row") or "–"
+        rows.append({"name": name, "paper row": row, "what it does": registry.get(name).description})
+    return pd.DataFrame(rows, columns=["name", "paper row", "what it does"])
+
+
+def strategies() -> pd.DataFrame:
+    """The registered gradient strategies (plugins' included, once loaded)."""
+    from mmdg_bench.strategies import STRATEGIES
+
+    return catalogue(STRATEGIES)
+
+
+def methods() -> pd.DataFrame:
+    """The registered MMDG methods; any combines with any strategy (`run --method NAME`)."""
+    from mmdg_bench.methods import METHODS
+
+    return catalogue(METHODS)
+
+
+def presets() -> pd.DataFrame:
+    """The shipped presets and the first line of each: what it is."""
+    return pd.DataFrame([{"name": name, "what it is": preset_path(name).read_text().splitlines()[0].lstrip("# ")}
+                         for name in list_presets()], columns=["name", "what it is"])
+
+
+def presets_show(name: str) -> str:
+    """One preset's text, comments included."""
+    return preset_path(name).read_text()
+
+
+def presets_copy(name: str, path: Path | str, force: bool = False) -> Path:
+    """A preset, with its comments, written to `path` (a file, or a folder for NAME.yaml) as the
+    starting point of your own; returns the file written."""
+    return copy_preset(name, Path(path), overwrite=force)
+
+
+def presets_validate(file: str, overrides: list[str] = (), plugins: list[str] = ()) -> Config:
+    """Load a preset (plus overrides) and check every setting, without training: the config, or a
+    UserError naming the first setting that cannot work."""
+    return load_config(file, list(overrides), plugins=list(plugins))

@@ -1,0 +1,27 @@
+"""Finished runs under test-time conditions as a function: `mmdg-bench evaluate`
+(mmdg_bench/cli/evaluate.py) calls it.
+
+    from mmdg_bench import api
+    api.evaluate(["results/runs/synth__gmp__day__seed0__1a2b3c4d5e"], missing=["audio"], corrupt=["blur:3"])
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from mmdg_bench.errors import UserError
+from mmdg_bench.robustness import evaluate_run, parse_conditions
+
+
+def evaluate(run_dirs: list[Path | str], missing: list[str] = (), corrupt: list[str] = (), weights: str = "best-val",
+             missing_as: str = "features", device: str = "cpu") -> pd.DataFrame:
+    """Fused target accuracy of each finished run (a row: its folder's name) under each condition (a
+    column: clean, missing:<modality>, <corruption>:<severity>); each run's robustness.json records them."""
+    conditions = parse_conditions(list(missing), list(corrupt))
+    if len(conditions) == 1:
+        raise UserError("name a condition to evaluate: --missing MODALITY or --corrupt NAME:SEVERITY")
+    rows = []
+    for folder in map(Path, run_dirs):
+        results = evaluate_run(folder, conditions, weights, missing_as, device)
+        rows.append({"run": folder.name, **{c.name: results[c.name]["fused"] for c in conditions}})
+    return pd.DataFrame(rows, columns=["run", *(c.name for c in conditions)])

@@ -1,0 +1,64 @@
+"""Leaderboards and figures from run folders as functions: `mmdg-bench compare` and `plot`
+(mmdg_bench/cli/results.py) call these.
+
+    from mmdg_bench import api
+    tables = api.compare("results/nb")       # {table title: DataFrame}, as `compare` prints them
+    tables["Fused target accuracy (%) (Table 2 layout)"]
+    print(api.compare("results/nb", format="latex"))
+"""
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from mmdg_bench.errors import UserError, UserNotice
+from mmdg_bench.results.collect import Damaged, collect_runs, planned_runs
+from mmdg_bench.results.render import RENDERERS, render_report
+from mmdg_bench.results.tables import Group, compare_report
+
+SELECTIONS = ("best-val", "last", "oracle")
+REFERENCES = ("paper",)
+
+
+def compare_groups(results_dir: Path | str = "results/runs", selection: str = "best-val", against: str | None = None,
+                   reference: str | None = None, robustness: bool = False) -> tuple[list[Group], list[Damaged]]:
+    """Everything `compare` shows, per (preset, dataset) group, and the finished runs that could not
+    be read (listed among the missing ones)."""
+    if selection not in SELECTIONS:
+        raise UserError(f"--selection must be one of {', '.join(SELECTIONS)}, got '{selection}'")
+    if robustness:
+        from mmdg_bench.results.robustness import collect_robustness, robustness_report
+
+        return robustness_report(collect_robustness(results_dir), selection, against), []
+    runs, damaged = collect_runs(results_dir)
+    return compare_report(runs, selection, against, reference, damaged, planned_runs(results_dir)), damaged
+
+
+def compare(results_dir: Path | str = "results/runs", selection: str = "best-val", against: str | None = None,
+            reference: str | None = None, robustness: bool = False, format: str | None = None,
+            numbers: bool = False) -> dict[str, pd.DataFrame] | str:
+    """The tables `mmdg-bench compare` prints, by title (prefixed by "<preset>/<dataset>: " when the
+    folder holds several): the shown text (rows × columns), or with `numbers` the long table of
+    numbers behind it (strategy, column, mean, std, n, ci_low, ci_high, p); with `format` (md, latex,
+    csv, json) the whole output as that text instead. Unreadable finished runs are warned about."""
+    if format is not None and format not in RENDERERS:
+        raise UserError(f"format must be one of {', '.join(RENDERERS)}, got '{format}'")
+    groups, damaged = compare_groups(results_dir, selection, against, reference, robustness)
+    for run in damaged:
+        warnings.warn(UserNotice(run.note), stacklevel=2)
+    if format is not None:
+        return render_report(groups, format)
+    prefix = (lambda g: f"{g.preset}/{g.dataset}: ") if len(groups) > 1 else (lambda g: "")
+    return {prefix(g) + table.title: table.cells if numbers else table.text for g in groups for table in g.tables}
+
+
+def plot(results_dir: Path | str = "results/runs", out: Path | str = "results/figures") -> list[Path]:
+    """Figures over training per preset (PNG and PDF): accuracy, per-modality accuracy, cos(g_c, g_d),
+    GMP's rho, sigma, k, p; returns the files written. Unreadable finished runs are warned about."""
+    from mmdg_bench.results.plots import plot_results
+
+    written, damaged = plot_results(Path(results_dir), Path(out))
+    for run in damaged:
+        warnings.warn(UserNotice(run.note), stacklevel=2)
+    return written

@@ -1,0 +1,64 @@
+"""The pre-trained backbones' weight files as functions: `mmdg-bench weights list|download|check`
+(mmdg_bench/cli/weights.py) call these.
+
+    from mmdg_bench import api
+    api.weights_list()
+    api.weights_check("H.pth.tar", encoder="vggsound_r18")
+"""
+
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+from rich.console import Console
+
+from mmdg_bench.errors import UserError, did_you_mean
+from mmdg_bench.models.weights import KNOWN_FILES
+from mmdg_bench.models.weights import weights_dir as folder_of
+
+MODALITY_OF_CHANNELS = {3: "video", 2: "flow", 1: "audio"}
+
+
+def weights_folder(weights_dir: Path | str | None = None) -> Path:
+    """Where weight files are looked for: `weights_dir`, else $MMDG_BENCH_WEIGHTS, else ~/.cache/mmdg-bench/weights."""
+    return folder_of(str(weights_dir) if weights_dir else None)
+
+
+def weights_list(weights_dir: Path | str | None = None) -> pd.DataFrame:
+    """Each known file: the encoder it loads into, its size and URL, and whether it is in the weights folder."""
+    folder = weights_folder(weights_dir)
+    return pd.DataFrame([{"file": known.name, "encoder": known.encoder, "MB": known.size_mb,
+                          "found": (folder / known.name).is_file(), "URL": known.url}
+                         for known in KNOWN_FILES.values()], columns=["file", "encoder", "MB", "found", "URL"])
+
+
+def weights_download(files: list[str] | None = None, weights_dir: Path | str | None = None,
+                     console: Console | None = None) -> list[Path]:
+    """Download known files (default: the paper's three backbones) into the weights folder: resumable,
+    atomic, sha256-checked; a rerun resumes."""
+    from mmdg_bench.models.weights_download import download_weights
+
+    return download_weights(list(files or []) or None, str(weights_dir) if weights_dir else None, console)
+
+
+class WeightsCheck(NamedTuple):
+    summary: str  # what loaded into which part of the encoder
+    sha256_prefix: str | None  # the published prefix the file's sha256 matched, for a known file
+
+
+def weights_check(file: str, encoder: str | None = None, weights_dir: Path | str | None = None) -> WeightsCheck:
+    """Load a file strictly into its encoder (default: the one a known file belongs to) and report what
+    loaded; what does not load is a UserError, what loads with a caveat a warning."""
+    from mmdg_bench.models.encoder_registry import ENCODERS
+    from mmdg_bench.models.encoders import build_encoder
+
+    known = KNOWN_FILES.get(Path(file).name)
+    name = encoder or (known.encoder if known else None)
+    if name is None:
+        raise UserError(f"{file} is not a known file: say which encoder it belongs to with --encoder NAME")
+    if name not in ENCODERS:
+        raise UserError(f"unknown encoder '{name}'{did_you_mean(name, ENCODERS.names())}")
+    channels = ENCODERS.get(name).in_channels
+    built = build_encoder({"name": name, "weights": file}, MODALITY_OF_CHANNELS.get(channels, "video"),
+                          channels, 64, str(weights_dir) if weights_dir else None)
+    return WeightsCheck(built.load_summary, known.sha256_prefix if known else None)

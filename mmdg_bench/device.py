@@ -1,0 +1,47 @@
+"""Which device a run uses, and the forward-pass precision on it: the two facts that the engine and the
+feature-cache builder share.
+
+- `device: auto` is the GPU when torch sees one, else the CPU; a CUDA device this machine does not
+  have is refused in one sentence where a run starts (not where it is planned: a Slurm sweep is
+  planned on a login node without GPUs).
+- `precision: bf16` runs forward passes and losses under bfloat16 autocast (CPU or GPU); parameters,
+  gradients and every strategy's arithmetic on them stay float32, so no gradient scaling is needed
+  and no strategy ever sees a scaled gradient. fp16 is not offered for that reason: its GradScaler
+  would hand strategies gradients multiplied by the loss scale.
+"""
+
+import contextlib
+
+import torch
+
+from mmdg_bench.errors import UserError
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # precision -> autocast dtype (None: no autocast)
+
+
+def require_device(device: str) -> None:
+    """Refuse a CUDA device this machine does not have."""
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise UserError(f"'device' is {device} but CUDA is not available on this machine; "
+                        f"use --set device=cpu or device=auto")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise UserError(f"'device' is {device} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def resolve_device(device: str) -> str:
+    """`auto`: the GPU when torch sees one, else the CPU."""
+    require_device(device)
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def autocast(device: str, precision: str):
+    """The forward-pass context of `precision` on `device`."""
+    dtype = DTYPES[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
