@@ -13,8 +13,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -9,8 +9,10 @@ up, in `mmdg_bench/config.py`, which also loads plugins.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
 import math
@@ -319,7 +321,15 @@ def copy_preset(name_or_path: str, path: Path, overwrite: bool = False) -> Path:
 
 
 def read_preset(name_or_path: str) -> dict:
+    """The preset's settings as a fresh dict (a sweep reads its preset once per run: the parsed file is
+    kept while it does not change)."""
     path = preset_path(name_or_path)
+    stat = path.stat()
+    return copy.deepcopy(parsed_preset(path.resolve(), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_preset(path: Path, mtime_ns: int, size: int) -> dict:
     try:
         raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except yaml.YAMLError as err:
@@ -464,11 +474,18 @@ def _check_value(value: Any, kind: Any, path: str) -> Any:
     return value
 
 
+@functools.cache
+def type_hints(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a settings dataclass, worked out once per class (a config load reads
+    every section's, and a sweep loads a config per run)."""
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type, data: Any, path: str = ""):
     """Build dataclass `cls` from a dict, rejecting unknown keys and wrong types."""
     if not isinstance(data, dict):
         raise UserError(f"'{path or 'config'}' must be a mapping of settings, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     values = {}
     for key, value in data.items():

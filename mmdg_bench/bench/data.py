@@ -166,11 +166,13 @@ SAMPLE_RATE = 16000
 
 
 def moving_texture(rng: np.random.Generator, count: int, width: int, height: int) -> np.ndarray:
-    """(count, height, width, 3) uint8: a coarse random texture drifting 3 px a frame, plus sensor noise."""
-    coarse = rng.uniform(0, 255, (height // 8 + 1, width // 8 + count, 3))
-    texture = np.kron(coarse, np.ones((8, 8, 1)))
+    """(count, height, width, 3) uint8: a coarse random texture drifting 3 px a frame, plus sensor noise
+    (float32 throughout: a paper-size clip is 25 million values)."""
+    coarse = rng.uniform(0, 255, (height // 8 + 1, width // 8 + count, 3)).astype(np.float32)
+    texture = coarse.repeat(8, axis=0).repeat(8, axis=1)
     frames = np.stack([texture[:height, 3 * t:3 * t + width] for t in range(count)])
-    return np.clip(frames + rng.normal(0, 6, frames.shape), 0, 255).astype(np.uint8)
+    frames += rng.standard_normal(frames.shape, dtype=np.float32) * 6
+    return np.clip(frames, 0, 255, out=frames).astype(np.uint8)
 
 
 def _write_jpegs(folder: Path, frames: np.ndarray) -> None:

@@ -129,8 +129,12 @@ class Recognizer3d(nn.Module):
 
 
 def init_conv_bn(module: nn.Module) -> None:
-    """He init (fan_out) for convs, BN weight 1 / bias 0; only matters without a checkpoint."""
+    """He init (fan_out) for convs, BN weight 1 / bias 0; only matters without a checkpoint. A network
+    built on the `meta` device has no values to draw (its structure is what is wanted), so it is left
+    as it is: torch draws meta tensors through its slow reference implementation."""
     for m in module.modules():
+        if any(p.is_meta for p in m.parameters(recurse=False)):
+            continue
         if isinstance(m, (nn.Conv2d, nn.Conv3d)):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
