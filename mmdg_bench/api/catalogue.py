@@ -12,6 +12,7 @@ import pandas as pd
 
 from mmdg_bench.config import load_config
 from mmdg_bench.facts import EXTRA, UNORDERED
+from mmdg_bench.plugins import load_plugins
 from mmdg_bench.registry import Registry
 from mmdg_bench.settings import Config, copy_preset, list_presets, preset_path
 
@@ -26,17 +27,19 @@ def catalogue(registry: Registry) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["name", "paper row", "what it does"])
 
 
-def strategies() -> pd.DataFrame:
-    """The registered gradient strategies (plugins' included, once loaded)."""
+def strategies(plugins: list[str] = ()) -> pd.DataFrame:
+    """The registered gradient strategies, the `plugins`' included."""
     from mmdg_bench.strategies import STRATEGIES
 
+    load_plugins(plugins)
     return catalogue(STRATEGIES)
 
 
-def methods() -> pd.DataFrame:
-    """The registered MMDG methods; any combines with any strategy (`run --method NAME`)."""
+def methods(plugins: list[str] = ()) -> pd.DataFrame:
+    """The registered MMDG methods, the `plugins`' included; any combines with any strategy."""
     from mmdg_bench.methods import METHODS
 
+    load_plugins(plugins)
     return catalogue(METHODS)
 
 

@@ -39,10 +39,10 @@ class SynthSet(NamedTuple):
 
 
 def data_synth(out: Path | str | None = None, seed: int | None = None, preset: str = "synth",
-               bar: Bar = no_bar) -> SynthSet:
+               plugins: list[str] = (), bar: Bar = no_bar) -> SynthSet:
     """Generate the synthetic dataset (mp4 + wav files in the HAC layout) into `out`, by default the
     cache folder that runs use; a finished set there is kept."""
-    cfg = load_config(preset, data__synth__seed=seed).data.synth
+    cfg = load_config(preset, plugins=list(plugins), data__synth__seed=seed).data.synth
     out = Path(out) if out else synthetic.cached_root(cfg)
     if (out / synthetic.MANIFEST).is_file():
         return SynthSet(out, cfg, False)
@@ -57,22 +57,23 @@ def data_synth(out: Path | str | None = None, seed: int | None = None, preset: s
 
 
 def data_config(preset: str, data_root: Path | str | None, modalities: list[str] | None,
-                overrides: list[str] = ()) -> DataConfig:
-    return load_config(preset, list(overrides), data__root=str(data_root) if data_root else None,
+                overrides: list[str] = (), plugins: list[str] = ()) -> DataConfig:
+    return load_config(preset, list(overrides), plugins=list(plugins), data__root=str(data_root) if data_root else None,
                        data__modalities=list(modalities or []) or None).data
 
 
 def data_index(preset: str = "synth", data_root: Path | str | None = None, modalities: list[str] | None = None,
-               overrides: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+               overrides: list[str] = (), plugins: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Clips per domain × split × class, and the (clip, modality) pairs whose files are missing."""
-    return index_report(data_config(preset, data_root, modalities, overrides))
+    return index_report(data_config(preset, data_root, modalities, overrides, plugins))
 
 
 def data_verify(preset: str = "synth", data_root: Path | str | None = None, modalities: list[str] | None = None,
-                sample: int | None = None, seed: int = 0, overrides: list[str] = (),
+                sample: int | None = None, seed: int = 0, overrides: list[str] = (), plugins: list[str] = (),
                 progress: Progress | None = None) -> VerifyReport:
     """Check that every referenced file (or a random sample of `sample` clips) exists and decodes."""
-    return verify(data_config(preset, data_root, modalities, overrides), sample=sample, seed=seed, progress=progress)
+    return verify(data_config(preset, data_root, modalities, overrides, plugins), sample=sample, seed=seed,
+                  progress=progress)
 
 
 def data_extract_audio(data_root: Path | str, progress: Callable[[int, int, Path], None] | None = None

@@ -10,13 +10,16 @@ from pathlib import Path
 import pandas as pd
 
 from mmdg_bench.errors import UserError
+from mmdg_bench.plugins import load_plugins
 from mmdg_bench.robustness import evaluate_run, parse_conditions
 
 
 def evaluate(run_dirs: list[Path | str], missing: list[str] = (), corrupt: list[str] = (), weights: str = "best-val",
-             missing_as: str = "features", device: str = "cpu") -> pd.DataFrame:
+             missing_as: str = "features", device: str = "cpu", plugins: list[str] = ()) -> pd.DataFrame:
     """Fused target accuracy of each finished run (a row: its folder's name) under each condition (a
-    column: clean, missing:<modality>, <corruption>:<severity>); each run's robustness.json records them."""
+    column: clean, missing:<modality>, <corruption>:<severity>); each run's robustness.json records them.
+    A run's own plugins are imported from its config; `plugins` adds others."""
+    load_plugins(plugins)
     conditions = parse_conditions(list(missing), list(corrupt))
     if len(conditions) == 1:
         raise UserError("name a condition to evaluate: --missing MODALITY or --corrupt NAME:SEVERITY")

@@ -15,6 +15,7 @@ from rich.console import Console
 from mmdg_bench.errors import UserError, did_you_mean
 from mmdg_bench.models.weights import KNOWN_FILES
 from mmdg_bench.models.weights import weights_dir as folder_of
+from mmdg_bench.plugins import load_plugins
 
 MODALITY_OF_CHANNELS = {3: "video", 2: "flow", 1: "audio"}
 
@@ -46,12 +47,15 @@ class WeightsCheck(NamedTuple):
     sha256_prefix: str | None  # the published prefix the file's sha256 matched, for a known file
 
 
-def weights_check(file: str, encoder: str | None = None, weights_dir: Path | str | None = None) -> WeightsCheck:
-    """Load a file strictly into its encoder (default: the one a known file belongs to) and report what
-    loaded; what does not load is a UserError, what loads with a caveat a warning."""
+def weights_check(file: str, encoder: str | None = None, weights_dir: Path | str | None = None,
+                  plugins: list[str] = ()) -> WeightsCheck:
+    """Load a file strictly into its encoder (default: the one a known file belongs to; `plugins` may
+    register it) and report what loaded; what does not load is a UserError, what loads with a caveat a
+    warning."""
     from mmdg_bench.models.encoder_registry import ENCODERS
     from mmdg_bench.models.encoders import build_encoder
 
+    load_plugins(plugins)
     known = KNOWN_FILES.get(Path(file).name)
     name = encoder or (known.encoder if known else None)
     if name is None:

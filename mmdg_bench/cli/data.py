@@ -80,7 +80,7 @@ def data_verify(
     from mmdg_bench.api.data import data_verify as verify
 
     with counting_bar("decoding") as progress:
-        report = verify(preset, data_root, modalities, sample, seed, set_ or [], progress)
+        report = verify(preset, data_root, modalities, sample, seed, set_ or [], progress=progress)
     console.print(f"checked {report.clips} of {report.total} clips ({', '.join(report.modalities)}): "
                   f"{len(report.missing)} missing, {len(report.corrupt)} corrupt file(s)")
     for frame, what in ((report.missing, "missing"), (report.corrupt, "corrupt")):

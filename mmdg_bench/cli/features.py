@@ -37,7 +37,7 @@ def features_build(preset: str = PRESET, data_root: Path = DATA_ROOT, views: int
                 tasks[modality] = bar.add_task(f"{modality} features", total=total)
             bar.update(tasks[modality], completed=done, total=total)
 
-        report = build(preset, data_root, views, set_ or [], progress)
+        report = build(preset, data_root, views, set_ or [], progress=progress)
     for modality, folder in report.folders.items():
         console.print(f"{modality}: {folder}", highlight=False)
     rate = f" at {report.clips_per_s:.2f} views/s" if report.views_computed else ""

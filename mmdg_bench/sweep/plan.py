@@ -68,15 +68,24 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(set(seeds))
 
 
+def named(text: str, kind: str) -> list[str] | None:
+    """The names of a comma-separated list, None for 'all'; an empty list is refused (before the choices
+    are known: a sweep refuses `--targets ,` without reading the dataset)."""
+    if text.strip() == ALL:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UserError(f"no {kind} given ('{text}'): name at least one, comma-separated, or '{ALL}'")
+    return names
+
+
 def parse_names(text: str, choices: list[str], kind: str) -> list[str]:
     """'all' or a comma-separated list, each name checked against `choices`."""
     from mmdg_bench.errors import unknown
 
-    if text.strip() == ALL:
+    names = named(text, kind)
+    if names is None:
         return list(choices)
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise UserError(f"no {kind} given ('{text}'): name at least one, comma-separated, or '{ALL}'")
     for name in names:
         if name not in choices:
             raise unknown(kind, name, choices)
@@ -94,14 +103,17 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserNotice)
         base = load_config(preset, overrides, plugins=plugins)
-    check_weights_present(base.model, base.data.modalities)  # before the data index is read
-    domains = load_index(base.data).domains
     chosen = parse_names(strategies, STRATEGIES.names(), "strategy")
+    chosen_methods = parse_names(methods, METHODS.names(), "method")
+    trial_seeds = parse_seeds(seeds)
+    named(targets, "target domain")  # every mistake that needs no data is told before the data is read
+    check_weights_present(base.model, base.data.modalities)
+    domains = load_index(base.data).domains
     plan = [RunSpec(preset, s, t, seed, tuple(overrides), str(out), tuple(base.plugins), method)
-            for method in parse_names(methods, METHODS.names(), "method")
+            for method in chosen_methods
             for s in chosen
             for t in parse_names(targets, domains, "target domain")
-            for seed in parse_seeds(seeds)]
+            for seed in trial_seeds]
     plan = [dataclasses.replace(spec, run_folder=run_folder_of(spec.config(), spec.target, "").path.name)
             for spec in plan]  # every config resolved: a typo fails here, before any training
     for name in sorted(overridden_strategies(overrides) - set(chosen)):
