@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mmdg_bench.settings import list_presets
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.e2e
 def test_the_built_package_holds_every_preset_and_uses_them(tmp_path):
     source = tmp_path / "source"
     source.mkdir()

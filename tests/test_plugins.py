@@ -33,6 +33,7 @@ def cli(*args: str, cwd, env=None) -> subprocess.CompletedProcess:
                           timeout=600, env=env)
 
 
+@pytest.mark.e2e
 def test_the_cookbook_strategy_runs_sweeps_and_compares_from_a_folder_outside_the_package(tmp_path):
     (tmp_path / "my_strategy.py").write_text(COOKBOOK)
     run = cli("--plugin", "my_strategy.py", "run", "--strategy", NAME, "--target", "day", *SET, "--out", "runs",
@@ -86,6 +87,7 @@ def test_a_plugin_that_fails_is_one_sentence_naming_it(tmp_path, monkeypatch, pl
     assert re.search(says, error), error
 
 
+@pytest.mark.e2e
 def test_installed_entry_points_are_loaded(tmp_path):
     """A package installed with an entry point in the group `mmdg_bench.plugins` (here: its
     dist-info on the Python path) is imported by every command."""
@@ -117,6 +119,7 @@ def test_plugins_are_execution_settings_not_part_of_the_run_identity(tmp_path):
     assert load_config("synth", plugins=[str(tmp_path / "mine.py")]).hash("day") == load_config("synth").hash("day")
 
 
+@pytest.mark.e2e
 def test_plugins_reach_submitit_jobs(tmp_path):
     """A submitit job (its `local` cluster: separate processes, as on Slurm) imports the plugin the
     sweep was planned with before it resolves the run's config."""
@@ -133,6 +136,7 @@ def test_plugins_reach_submitit_jobs(tmp_path):
         assert (plan[0].folder() / "done").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block, registry, overrides", [
     ("my_encoder.py", "ENCODERS", ["model.encoders.audio={name: pooled-mlp, hidden: 64}"]),
     ("my_dataset.py", "DATASETS", ["data.dataset=synth-day-night"]),

@@ -35,6 +35,7 @@ class Recording(NullProgress):
             raise KeyboardInterrupt  # as Ctrl-C after the epoch's checkpoint
 
 
+@pytest.mark.slow
 def test_sweep_prints_a_line_per_finished_epoch(tmp_path):
     result = runner.invoke(app, ["sweep", "--strategies", "baseline", "--targets", "day", "--seeds", "0",
                                  "--out", str(tmp_path), *SET])
@@ -44,6 +45,7 @@ def test_sweep_prints_a_line_per_finished_epoch(tmp_path):
     assert all("val " in line and "target " in line for line in lines)
 
 
+@pytest.mark.slow
 def test_clips_decoded_before_training_are_reported(tiny_config, tmp_path):
     progress = Recording()
     train_run(tiny_config(), "toon", tmp_path, progress=progress)
@@ -62,6 +64,7 @@ def test_synth_generation_reports_every_clip(tmp_path):
     assert reports == [(i, 8) for i in range(1, 9)]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_says_where_it_resumes(tiny_config, tmp_path):
     config = tiny_config("optim.epochs=3")
     with pytest.raises(KeyboardInterrupt):
@@ -73,6 +76,7 @@ def test_a_resumed_run_says_where_it_resumes(tiny_config, tmp_path):
     assert epochs_of(folder) == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_damaged_checkpoint_restarts_the_run_and_says_so(tiny_config, tmp_path):
     config = tiny_config("optim.epochs=3")
     with pytest.raises(KeyboardInterrupt):
@@ -88,6 +92,7 @@ def test_a_damaged_checkpoint_restarts_the_run_and_says_so(tiny_config, tmp_path
     assert epochs_of(checkpoint.parent) == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_sweep_tells_a_damaged_checkpoint_too(tiny_config, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(tiny_config(), "day", tmp_path, progress=Recording(stop_after=1))

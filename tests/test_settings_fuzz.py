@@ -6,6 +6,8 @@ import dataclasses
 import typing
 
 import pytest
+import typer
+import typer.testing
 from typer.testing import CliRunner
 
 from mmdg_bench.cli import app
@@ -52,8 +54,10 @@ def test_the_walk_finds_the_settings_a_user_sets():
 
 
 @pytest.mark.parametrize("preset", list_presets())
-def test_every_numeric_setting_is_accepted_or_refused_in_one_sentence(preset):
+def test_every_numeric_setting_is_accepted_or_refused_in_one_sentence(preset, monkeypatch):
     bad = []
+    command = typer.main.get_command(app)  # built once: typer's runner builds it at every invocation
+    monkeypatch.setattr(typer.testing, "_get_command", lambda app: command)
     for path, length, select in every_setting():
         for value in MISTAKES:
             typed = f"[{', '.join([value] * length)}]" if length else value

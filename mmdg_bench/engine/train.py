@@ -76,7 +76,7 @@ def step_losses(model, batch: dict, config: Config) -> StepLosses:
 def make_optimizer(params, optim: OptimConfig) -> torch.optim.Adam:
     """Adam (SimMMDG, GMP). `foreach` batches its per-parameter ops into one call each, as torch
     already does on CUDA; on a CPU it does the same arithmetic per element as the single-tensor
-    loop, so results are bitwise unchanged (tests/test_engine.py)."""
+    loop, so results are bitwise unchanged (tests/engine/test_engine.py)."""
     return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay, foreach=True)
 
 

@@ -46,6 +46,11 @@ def dominance_ratios(scores: Tensor, *, eps: float = 1e-8) -> Tensor:
     is ``1 / dominance_ratios(domain_confidence_sums)``. Scores are expected to be
     non-negative; the denominator is clamped to ``eps`` so the output stays
     finite when all the other scores are zero.
+
+    >>> dominance_ratios(torch.tensor([3.0, 1.0]))
+    tensor([3.0000, 0.3333])
+    >>> dominance_ratios(torch.tensor([2.0, 1.0, 1.0]))  # each against the mean of the others
+    tensor([2.0000, 0.6667, 0.6667])
     """
     if scores.dim() != 1 or scores.numel() < 2:
         raise ValueError(f"need a 1-D tensor of M >= 2 scores, got shape {tuple(scores.shape)}")
@@ -62,6 +67,9 @@ def tanh_modulation(ratio: Tensor, alpha: float) -> Tensor:
 
     Only the dominant modalities (ratio > 1) are slowed down; the others keep
     their full gradient (GMP Eq. 9/10).
+
+    >>> tanh_modulation(torch.tensor([2.0, 0.5]), alpha=0.5)  # 1 - tanh(1) for the leader
+    tensor([0.2384, 1.0000])
     """
     if not alpha >= 0:  # also rejects NaN
         raise ValueError(f"alpha must be >= 0, got {alpha}")
@@ -76,6 +84,11 @@ def project_out(g: Tensor, onto: Tensor) -> Tensor:
 
     A zero ``onto`` has no direction to remove, so ``g`` comes back unchanged
     in value (and no 0/0 is ever evaluated).
+
+    >>> project_out(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 0.0]))
+    tensor([0., 1.])
+    >>> project_out(torch.tensor([1.0, 1.0]), torch.zeros(2))
+    tensor([1., 1.])
     """
     if g.shape != onto.shape:
         raise ValueError(f"shape mismatch: {tuple(g.shape)} vs {tuple(onto.shape)}")
@@ -92,6 +105,9 @@ def cagp_choice(dot: float, rho: float, sigma: float) -> CagpChoice:
     ``dot`` is ``g_c . g_d``. On conflict (dot < 0) GMP compares
     Gamma = rho / sigma with 1: classification dominant (Gamma >= 1) -> the
     classification gradient ``g_c`` yields ("cls"); otherwise ``g_d`` ("dom").
+
+    >>> cagp_choice(-1.0, rho=1.5, sigma=1.0), cagp_choice(-1.0, rho=0.5, sigma=1.0), cagp_choice(0.3, 2.0, 1.0)
+    ('cls', 'dom', 'none')
     """
     rho, sigma = float(rho), float(sigma)
     if not (rho >= 0 and sigma >= 0):  # also rejects NaN
@@ -110,6 +126,11 @@ def cagp(g_c: Tensor, g_d: Tensor, rho: float, sigma: float) -> tuple[Tensor, Te
     conflict (dot < 0), the gradient of the dominant task (see ``cagp_choice``)
     is projected onto the normal plane of the other. The other gradient, and both
     when there is no conflict, are returned as the very same tensor objects.
+
+    >>> cagp(torch.tensor([1.0, 1.0]), torch.tensor([-1.0, 0.0]), rho=2.0, sigma=1.0)  # g_c yields
+    (tensor([0., 1.]), tensor([-1.,  0.]))
+    >>> cagp(torch.tensor([1.0, 1.0]), torch.tensor([-1.0, 0.0]), rho=0.5, sigma=1.0)  # g_d yields
+    (tensor([1., 1.]), tensor([-0.5000,  0.5000]))
     """
     if g_c.shape != g_d.shape:
         raise ValueError(f"shape mismatch: {tuple(g_c.shape)} vs {tuple(g_d.shape)}")
@@ -130,6 +151,9 @@ def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
     order drawn with ``torch.randperm(..., generator=generator)``; whenever the
     running ``g_i`` conflicts with the ORIGINAL ``g_j`` (dot < 0), ``g_i`` is
     projected onto the normal plane of ``g_j``. Returns the sum, shape ``[P]``.
+
+    >>> pcgrad(torch.tensor([[1.0, 1.0], [-1.0, 0.0]]), torch.Generator().manual_seed(0))
+    tensor([-0.5000,  1.5000])
     """
     if grads.dim() != 2 or grads.shape[0] < 1:
         raise ValueError(f"need grads of shape [T >= 1, P], got {tuple(grads.shape)}")
@@ -161,6 +185,13 @@ def gradient_blending_weights(
     ``eps`` (default 1e-6) floors both dO^2 (no division by zero when the
     overfitting did not change) and w_k (a head that did not generalise keeps a
     tiny positive weight; if none did, the weights come out uniform).
+
+    Two heads: the first gains 0.2 while overfitting by 0.3 more, the second gains 0.1 for 0.1 more,
+    so the second gets dG / dO^2 = 10 against the first's 2.2:
+
+    >>> gradient_blending_weights(torch.tensor([1.0, 1.0]), torch.tensor([0.5, 0.8]),
+    ...                           torch.tensor([1.2, 1.2]), torch.tensor([1.0, 1.1]))
+    tensor([0.1818, 0.8182])
     """
     shapes = {tuple(x.shape) for x in (train_prev, train_now, val_prev, val_now)}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1 or not eps > 0:

@@ -34,6 +34,7 @@ def test_the_random_cache_is_a_finished_cache_that_runs_read(skeleton, preset, c
     assert caches["video"].manifest["clips"] == clips
 
 
+@pytest.mark.e2e
 def test_a_short_cached_sweep_is_timed_and_tabulated():
     console = Console(record=True, width=250)
     report = bench_cached_sweep(console, "hac_paper", seeds="0", jobs=1, strategies=["baseline", "gmp"],

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torchvision.io
 
 from mmdg_bench.bench.data import epoch_seconds, write_epic_frames_layout, write_hac_layout
 from mmdg_bench.config import load_config
@@ -62,6 +61,8 @@ def test_gpu_decoding_is_refused_without_cuda_or_with_workers(monkeypatch):
 
 def test_gpu_decoding_batches_a_clips_frames_into_one_call(tmp_path, monkeypatch):
     """nvJPEG replaced by torchvision's CPU decoder (no GPU here): one call per clip, PyAV's pixels."""
+    import torchvision.io
+
     clips = write_epic_frames_layout(tmp_path, 1)
     calls = []
     cpu_decode = torchvision.io.decode_jpeg

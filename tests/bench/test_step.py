@@ -35,6 +35,7 @@ def test_the_paper_presets_shapes_are_the_papers():
     assert sorted(random_init("hac_paper")) == [f"model.encoders.{m}.weights=null" for m in ("audio", "flow", "video")]
 
 
+@pytest.mark.slow
 def test_every_strategy_gets_a_rate_peak_memory_and_ratio_measured_in_one_process():
     console = Console(record=True, width=250)
     report = bench_step(console, "hac_paper", batch=2, repeats=1, overrides=TINY)
@@ -73,6 +74,7 @@ def test_the_grid_is_bound_by_the_slower_of_step_and_loader():
     assert slow_loader["runs"] == 75
 
 
+@pytest.mark.slow
 def test_bench_step_on_the_command_line(tmp_path):
     preset = read_preset("hac_paper")
     preset.pop("preset")  # named after its file
@@ -93,6 +95,7 @@ def test_an_unknown_preset_is_one_sentence(bad):
     assert result.exit_code == 2 and "unknown preset 'nonexistent_preset'" in result.output
 
 
+@pytest.mark.slow
 def test_each_strategy_is_timed_with_its_own_parameters():
     """A preset that selects GMP (with its parameters) still times OGM-GE with OGM-GE's, and a
     --set of a strategy's parameter reaches that strategy's stepper."""

@@ -5,11 +5,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from mmdg_bench.cli import app
 from mmdg_bench.data.synthetic import class_names, generate
-from mmdg_bench.settings import SynthConfig
+from mmdg_bench.settings import SynthConfig, read_preset
 from tests.conftest import TINY
 
 runner = CliRunner()
@@ -43,6 +44,7 @@ def assert_user_error(result, *fragments):
         assert fragment in message, message
 
 
+@pytest.mark.slow
 def test_run_trains_every_held_out_domain(finished_runs):
     out, result = finished_runs
     assert "accuracy (%) at the best source-validation epoch" in result.output.lower()
@@ -51,6 +53,7 @@ def test_run_trains_every_held_out_domain(finished_runs):
     assert len(list(out.glob("synth__baseline__*__seed1__*/done"))) == 3
 
 
+@pytest.mark.slow
 def test_compare_formats(finished_runs):
     out, _ = finished_runs
     md = invoke("compare", str(out), "--format", "md")
@@ -77,17 +80,21 @@ def test_listing_commands():
 
 def test_data_synth_writes_the_hac_layout(tmp_path):
     out = tmp_path / "s"
-    result = invoke("data", "synth", "--out", str(out), "--seed", "3")
+    small = tmp_path / "small.yaml"  # the synth preset with a clip per class and split: the layout is the same
+    preset = read_preset("synth")
+    preset["data"].setdefault("synth", {}).update(train_per_class=1, test_per_class=1)
+    small.write_text(yaml.safe_dump(preset))
+    result = invoke("data", "synth", "--out", str(out), "--seed", "3", "--preset", str(small))
     assert result.exit_code == 0, result.output
     assert json.loads((out / "synth.json").read_text())["seed"] == 3
     assert (out / "HAC_Splits" / "HAC_test_only_toon.csv").is_file()
-    assert "already" in invoke("data", "synth", "--out", str(out), "--seed", "3").output
+    assert "already" in invoke("data", "synth", "--out", str(out), "--seed", "3", "--preset", str(small)).output
 
 
 @pytest.mark.parametrize("args, fragments", [
     (["run", "--strategy", "baselin"], ["unknown strategy 'baselin'", "did you mean 'baseline'"]),
     (["run", "--preset", "synt"], ["unknown preset 'synt'", "did you mean 'synth'"]),
-    (["run", "--target", "dusk"], ["unknown target domain 'dusk'", "day, night, toon"]),
+    (["run", "--target", "dusk", *TINY_ARGS], ["unknown target domain 'dusk'", "day, night, toon"]),
     (["run", "--set", "optim.lrr=1"], ["unknown setting 'optim.lrr'", "did you mean 'lr'"]),
     (["run", "--data-root", "/nonexistent/data"], ["data root /nonexistent/data does not exist"]),
     (["compare", "/nonexistent/results"], ["results folder /nonexistent/results does not exist"]),
@@ -123,6 +130,7 @@ def test_missing_media_file_is_named(dataset, tmp_path):
     assert not list(out.glob("synth__*"))  # no run folder half-written (only the hidden .locks/)
 
 
+@pytest.mark.slow
 def test_corrupt_media_file_is_named_or_skipped(dataset, tmp_path):
     root = copy_dataset(dataset, tmp_path)
     corrupt = root / "night" / "audio" / f"{class_names(4)[0]}_test_000.wav"
@@ -136,6 +144,7 @@ def test_corrupt_media_file_is_named_or_skipped(dataset, tmp_path):
     assert json.loads(summary.read_text())["clips"]["target"] == 3 * 4 - 1
 
 
+@pytest.mark.e2e
 def test_the_installed_entry_point_fails_cleanly():
     proc = subprocess.run([sys.executable, "-m", "mmdg_bench", "run", "--strategy", "nope"],
                           capture_output=True, text=True, timeout=120)
@@ -143,6 +152,7 @@ def test_the_installed_entry_point_fails_cleanly():
     assert proc.stderr.strip().startswith("error: unknown strategy 'nope'") and "Traceback" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_bare_command_prints_help_and_exits_0():
     proc = subprocess.run([sys.executable, "-m", "mmdg_bench"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -171,6 +181,7 @@ def test_help_is_conventional():
     assert "--target DOMAIN" in run_help and "--set KEY=VALUE" in run_help and "--force " in run_help
 
 
+@pytest.mark.slow
 def test_printed_commands_quote_their_paths(tmp_path):
     out = tmp_path / "my runs"
     result = invoke("run", "--target", "day", "--out", str(out), *TINY_ARGS)
@@ -178,6 +189,7 @@ def test_printed_commands_quote_their_paths(tmp_path):
     assert f"`mmdg-bench compare '{out}'`" in result.output
 
 
+@pytest.mark.slow
 def test_a_repeated_target_trains_and_prints_once(tmp_path):
     result = invoke("run", "--target", "night", "--target", "night", "--out", str(tmp_path), *TINY_ARGS)
     assert result.exit_code == 0, result.output
@@ -232,6 +244,7 @@ def test_a_path_component_over_255_characters_is_one_sentence(tmp_path):
                       "cannot use", "file name too long", "255 characters")
 
 
+@pytest.mark.slow
 def test_plot_out_on_a_file_is_one_sentence(finished_runs, tmp_path):
     out, _ = finished_runs
     a_file = tmp_path / "figures"
@@ -282,6 +295,7 @@ def test_presets_copy_then_validate(tmp_path):
     assert_user_error(invoke("presets", "validate", str(copy)), "'optim.lr' must be a number > 0")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args", [["sweep", "--cluster", "nonsense"], ["run", "--nope"],
                                   ["compare", "--format", "xls"]])
 def test_click_usage_errors_are_one_line_too(args):

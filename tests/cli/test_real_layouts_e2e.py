@@ -40,6 +40,7 @@ def settings(*overrides: str) -> list[str]:
     return [arg for override in (*TINY, *overrides) for arg in ("--set", override)]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("layout, modalities, workers", [
     pytest.param("epic-simmmdg", "[video, audio, flow]", 0, marks=needs("epic_kitchens")),
     pytest.param("epic-mmdg-bench", "[video, audio, flow]", 0, marks=needs("epic_kitchens")),
@@ -74,8 +75,9 @@ def hac_root(tmp_path_factory):
     return make_hac(tmp_path_factory.mktemp("hac") / "data", clips_per_split=4, labels=2)
 
 
-# One of each kind (tests/test_strategies.py checks every strategy's step on three modalities): plain,
+# One of each kind (tests/strategies/test_strategies.py checks every strategy's step on three modalities): plain,
 # per-modality scaling, a held-out loader of flow clips, per-modality projection.
+@pytest.mark.slow
 @needs("hac")
 @pytest.mark.parametrize("strategy", ["baseline", "ogm-ge", "grad-blending", "gmp"])
 def test_strategies_train_on_video_audio_and_flow_clips(hac_root, tmp_path, strategy):
@@ -88,6 +90,7 @@ def test_strategies_train_on_video_audio_and_flow_clips(hac_root, tmp_path, stra
     assert {"video", "audio", "flow", "fused"} <= set(accuracies)
 
 
+@pytest.mark.slow
 @needs("hac")
 def test_every_method_under_baseline_and_gmp_sweeps_the_hac_layout(tmp_path):
     """Issue 12's check: `sweep --methods erm,rna-net,simmmdg,moosa,cmrf --strategies baseline,gmp` on

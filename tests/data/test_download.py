@@ -80,8 +80,8 @@ class Handler(BaseHTTPRequestHandler):
         if fake.drops:
             fake.drops -= 1
             body = body[: len(body) // 2]  # then the connection closes (HTTP/1.0) short of Content-Length
+        record["sent"] = len(body)  # before the write: the client may finish reading before this thread goes on
         self.wfile.write(body)
-        record["sent"] = len(body)
 
     def log_message(self, *args):
         pass

@@ -25,16 +25,6 @@ def data_config(preset, root, *overrides):
     return load_config(preset, [*overrides], data__root=str(root) if root else None).data
 
 
-@pytest.fixture(scope="module")
-def hac_root(tmp_path_factory):
-    return make_hac(tmp_path_factory.mktemp("hac") / "data", clips_per_split=2)
-
-
-@pytest.fixture(scope="module")
-def epic_root(tmp_path_factory):
-    return make_epic_simmmdg(tmp_path_factory.mktemp("epic") / "data", clips_per_split=2)
-
-
 def test_hac_index_follows_the_column_contract(hac_root):
     index = load_index(data_config("hac", hac_root))
     clips = index.clips
@@ -253,6 +243,7 @@ def test_counts_keep_empty_classes_in_label_order(hac_root):
     assert isinstance(counts, pd.DataFrame)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset, make, target, target_clips", [("hac", make_hac, "cartoon", 4),
                                                                 ("epic_kitchens", make_epic_simmmdg, "D1", 2)])
 def test_the_real_presets_run_on_a_tiny_fixture(tmp_path, preset, make, target, target_clips):

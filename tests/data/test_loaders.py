@@ -362,6 +362,7 @@ def test_int_keys_give_the_unaugmented_evaluation_view(textured):
     assert evaluation[1]["video"].shape == (3, 8, 32, 32)
 
 
+@pytest.mark.e2e
 def test_loader_batches_do_not_depend_on_the_number_of_workers(textured):
     def epoch(workers):
         ds = augmented(textured, cache=False)

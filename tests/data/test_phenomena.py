@@ -17,17 +17,20 @@ def epochs(tmp_path_factory):
     return [json.loads(line) for line in (result.path / METRICS).read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_accuracy_is_well_above_chance(epochs):
     chance = 25.0
     assert epochs[-1]["val"]["fused"] > chance + 50
     assert epochs[-1]["target"]["audio"] > chance + 30
 
 
+@pytest.mark.slow
 def test_source_validation_to_target_gap(epochs):
     last = epochs[-1]
     assert last["val"]["fused"] - last["target"]["fused"] > 15
 
 
+@pytest.mark.slow
 def test_video_is_fast_but_domain_specific(epochs):
     early = epochs[1]
     assert early["val"]["video"] > early["val"]["audio"] + 15  # video learned first
@@ -35,6 +38,7 @@ def test_video_is_fast_but_domain_specific(epochs):
     assert last["val"]["video"] - last["target"]["video"] > 40  # its cue does not transfer
 
 
+@pytest.mark.slow
 def test_audio_is_slow_but_domain_invariant(epochs):
     last = epochs[-1]
     assert abs(last["val"]["audio"] - last["target"]["audio"]) < 15

@@ -10,7 +10,6 @@ from mmdg_bench.data import load_index, verify
 from mmdg_bench.data.verify import CORRUPT_COLUMNS, sample_clips
 from mmdg_bench.errors import UserError
 from tests.media_fixtures import truncate
-from tests.test_index import epic_root, hac_root  # noqa: F401  (module-scoped fixtures)
 
 ALL = "data.modalities=[video,audio,flow]"
 

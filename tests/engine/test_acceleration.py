@@ -55,6 +55,7 @@ def test_every_strategy_gives_the_same_gradient_under_bf16(name, config, batch):
     assert float(torch.nn.functional.cosine_similarity(bf16, fp32, dim=0)) > 1 - tolerance ** 2
 
 
+@pytest.mark.slow
 def test_a_bf16_run_trains_end_to_end(tmp_path):
     summary = train_run(load_config("synth", [*TINY, "precision=bf16"], strategy__name="gmp"), "toon",
                         tmp_path).summary

@@ -20,10 +20,12 @@ from mmdg_bench.cli import app
 from mmdg_bench.config import load_config
 from mmdg_bench.data.decoding import _read_folder
 from mmdg_bench.engine import train_run
-from tests.test_acceleration import TINY
-from tests.test_step_bench import TINY as TINY_BACKBONES
+from tests.bench.test_step import TINY as TINY_BACKBONES
+from tests.engine.test_acceleration import TINY
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# Every test here trains on the GPU, and some start processes: the GPU tier, never the unit tier.
+pytestmark = [pytest.mark.gpu, pytest.mark.e2e,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 
 @pytest.mark.parametrize("strategy", PAPER_STRATEGIES)

@@ -26,6 +26,7 @@ def metric_lines(path):
     return [json.loads(line) for line in (path / METRICS).read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_run_folder_contents(tiny_config, tmp_path):
     config = tiny_config()
     result = train_run(config, "toon", tmp_path)
@@ -49,6 +50,7 @@ def test_run_folder_contents(tiny_config, tmp_path):
     assert summary["selection"]["last"]["epoch"] == 2
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_other_seed_other_metrics(tiny_config, tmp_path):
     first = metric_lines(train_run(tiny_config(), "day", tmp_path / "a").path)
     again = metric_lines(train_run(tiny_config(), "day", tmp_path / "b").path)
@@ -57,6 +59,7 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tiny_config, tmp_path):
     assert first != other
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_reused_not_retrained(tiny_config, tmp_path):
     first = train_run(tiny_config(), "day", tmp_path)
     stamp = (first.path / SUMMARY).stat().st_mtime_ns
@@ -83,6 +86,7 @@ class InterruptAfterFirstEpoch(NullProgress):
         raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_done_marker_and_no_summary(tiny_config, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(tiny_config(), "day", tmp_path, progress=InterruptAfterFirstEpoch())
@@ -91,6 +95,7 @@ def test_ctrl_c_leaves_no_done_marker_and_no_summary(tiny_config, tmp_path):
     assert (folder / CHECKPOINT).is_file() and len(metric_lines(folder)) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["baseline", "ogm-ge", "grad-blending", "pcgrad"])
 def test_a_resumed_run_equals_an_uninterrupted_one(tiny_config, tmp_path, strategy):
     overrides = ["optim.epochs=3", "strategy.grad-blending.holdout_fraction=0.25",
@@ -104,6 +109,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tiny_config, tmp_path, strate
     assert not (resumed.path / CHECKPOINT).exists()
 
 
+@pytest.mark.slow
 def test_metric_lines_past_the_checkpoint_are_dropped_on_resume(tiny_config, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_run(tiny_config(), "day", tmp_path, progress=InterruptAfterFirstEpoch())
@@ -132,6 +138,7 @@ def nan_strategy():
     assert "test-nan" not in STRATEGIES
 
 
+@pytest.mark.slow
 def test_non_finite_gradient_stops_the_run(tiny_config, tmp_path, nan_strategy):
     with pytest.raises(NonFiniteGradient, match="NaN or inf"):
         train_run(tiny_config(strategy__name=nan_strategy), "day", tmp_path)
@@ -147,6 +154,7 @@ class CountSteps(NullProgress):
         self.steps += 1
 
 
+@pytest.mark.slow
 def test_training_batches_are_whole(tiny_config, tmp_path):
     """32 training clips in batches of 12: two whole batches per epoch, the last 8 clips wait for the
     next epoch's shuffle (a small last batch would make the confidence ratios meaningless)."""
@@ -160,6 +168,7 @@ def test_a_batch_larger_than_the_training_split_is_refused(tiny_config, tmp_path
         train_run(tiny_config("optim.batch_size=64"), "day", tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["baseline", "pcgrad", "grad-blending"])
 def test_single_modality_runs(tiny_config, tmp_path, strategy):
     """The paper's Table 1 'trained alone' rows: one modality, for the strategies that need no other."""
@@ -170,6 +179,7 @@ def test_single_modality_runs(tiny_config, tmp_path, strategy):
     assert set(summary["selection"]["last"]["target"]) == {"fused", "video", "loss"}
 
 
+@pytest.mark.slow
 def test_summary_records_what_the_numbers_depend_on(tiny_config, tmp_path):
     summary = train_run(tiny_config("deterministic=true"), "day", tmp_path).summary
     assert summary["environment"] == {"torch": torch.__version__, "device": "cpu",
@@ -179,6 +189,7 @@ def test_summary_records_what_the_numbers_depend_on(tiny_config, tmp_path):
     torch.use_deterministic_algorithms(False)
 
 
+@pytest.mark.e2e
 def test_augmented_runs_do_not_depend_on_the_loader_workers(tiny_config, tmp_path):
     """A clip's augmentation is drawn from its own stream, seeded by (seed, epoch, clip): the same
     with loader worker processes as without (each worker used to draw from its own seed)."""
@@ -188,6 +199,7 @@ def test_augmented_runs_do_not_depend_on_the_loader_workers(tiny_config, tmp_pat
     assert workers == alone
 
 
+@pytest.mark.slow
 def test_weights_can_be_turned_off(tiny_config, tmp_path):
     folder = train_run(tiny_config("keep_weights=false"), "day", tmp_path).path
     assert not (folder / WEIGHTS).exists()

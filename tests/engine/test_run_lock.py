@@ -52,6 +52,7 @@ def hold_lock(folder, seconds: float):
     return proc
 
 
+@pytest.mark.e2e
 def test_a_locked_folder_is_refused_and_a_dead_holders_lock_is_free(tmp_path):
     folder = RunFolder(tmp_path / "runs" / "synth__baseline__day__seed0__abc")
     holder = hold_lock(folder.path, 60)
@@ -68,6 +69,7 @@ def test_a_locked_folder_is_refused_and_a_dead_holders_lock_is_free(tmp_path):
         assert not folder.path.exists()  # the lock lives outside the folder that start() recreates
 
 
+@pytest.mark.e2e
 def test_two_runs_started_together_train_each_epoch_once(tmp_path):
     out = tmp_path / "runs"
     args = ["run", "--target", "day", "--out", str(out), *SET]
@@ -84,6 +86,7 @@ def test_two_runs_started_together_train_each_epoch_once(tmp_path):
             assert "Traceback" not in stderr
 
 
+@pytest.mark.e2e
 def test_two_sweeps_started_together_share_the_grid(tmp_path):
     out = tmp_path / "runs"
     args = ["sweep", "--strategies", "baseline", "--targets", "day,night", "--seeds", "0", "--out", str(out), *SET]
@@ -97,6 +100,7 @@ def test_two_sweeps_started_together_share_the_grid(tmp_path):
     assert trained == 2, results  # each run trained by one of the two sweeps
 
 
+@pytest.mark.e2e
 def test_a_sweep_leaves_a_busy_run_to_its_trainer_and_comes_back_to_it(tmp_path):
     out = tmp_path / "runs"
     overrides = [*TINY, "optim.epochs=3", "threads=1"]
@@ -119,6 +123,7 @@ def test_a_sweep_leaves_a_busy_run_to_its_trainer_and_comes_back_to_it(tmp_path)
     assert epochs_of(day.folder()) == [1, 2, 3]
 
 
+@pytest.mark.e2e
 def test_sweep_status_shows_a_locked_run_as_running(tmp_path):
     out = tmp_path / "runs"
     dry = runner.invoke(app, ["sweep", "--strategies", "baseline", "--targets", "day", "--seeds", "0",

@@ -18,7 +18,7 @@ from mmdg_bench.features.build import build_features, extraction_network
 from mmdg_bench.features.cache import MANIFEST, cache_folder, clip_keys, load_shard, save_shard
 from mmdg_bench.features.verify import verify_features
 from mmdg_bench.models.encoders import build_encoder
-from tests.test_backbones import write_official
+from tests.models.test_backbones import write_official
 
 VIEWS = 2
 # Training views differ only through augmentation: the random-resized crop and flip are on.
@@ -154,6 +154,7 @@ def test_verify_and_build_on_the_command_line(built, tmp_path):
     assert "kept" in rebuilt.output and runner.invoke(app, ["features", "verify", *args]).exit_code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["baseline", "ogm-ge", "grad-blending", "pcgrad", "gmp"])
 def test_every_strategy_trains_adapters_and_heads_from_the_cache_without_decoding(built, tmp_path, monkeypatch,
                                                                                   strategy):

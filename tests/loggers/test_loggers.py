@@ -27,6 +27,7 @@ def logged_run(tmp_path_factory):
     return train_run(config, "day", tmp_path_factory.mktemp("runs"))
 
 
+@pytest.mark.e2e
 def test_csv_has_one_row_per_epoch_with_the_metrics_and_diagnostics(logged_run):
     rows = list(csv.DictReader((logged_run.path / LOGS / "metrics.csv").open()))
     lines = epoch_lines(logged_run.path)
@@ -35,6 +36,7 @@ def test_csv_has_one_row_per_epoch_with_the_metrics_and_diagnostics(logged_run):
     assert float(rows[0]["strategy/video/rho"]) == pytest.approx(lines[0]["strategy"]["video/rho"])
 
 
+@pytest.mark.e2e
 def test_tensorboard_event_files_hold_every_epoch(logged_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -47,6 +49,7 @@ def test_tensorboard_event_files_hold_every_epoch(logged_run):
     assert "config/text_summary" in events.Tags()["tensors"]
 
 
+@pytest.mark.e2e
 def test_mlflow_file_store_holds_config_metrics_and_summary(logged_run, monkeypatch):
     from mlflow.tracking import MlflowClient
 
@@ -65,6 +68,7 @@ def test_mlflow_file_store_holds_config_metrics_and_summary(logged_run, monkeypa
     assert {"config.yaml", "summary.json"} <= artifacts
 
 
+@pytest.mark.e2e
 def test_wandb_offline_run_keeps_the_config(tiny_config, tmp_path):
     pytest.importorskip("wandb", reason="wandb is not installable here")
     result = train_run(tiny_config("optim.epochs=1", "loggers=[wandb]"), "day", tmp_path)
@@ -87,10 +91,11 @@ def test_an_unknown_tracker_is_refused_with_a_suggestion(tiny_config, tmp_path):
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]  # refused before any run folder
 
 
+@pytest.mark.slow
 def test_a_resumed_training_continues_its_mlflow_run(tiny_config, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from tests.test_engine import InterruptAfterFirstEpoch
+    from tests.engine.test_engine import InterruptAfterFirstEpoch
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     config = tiny_config("loggers=[mlflow]", strategy__name="gmp")

@@ -378,6 +378,7 @@ class InterruptAfterFirstEpoch(NullProgress):
         raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,strategy", [("rna-net", "gmp"), ("simmmdg", "ogm-ge"), ("moosa", "gmp"),
                                              ("cmrf", "gmp")])
 def test_a_resumed_run_equals_an_uninterrupted_one(synth, tmp_path, method, strategy):

@@ -39,6 +39,7 @@ def batch_of(modalities, n: int = 6) -> dict:
     return {m: torch.randn(n, 5, generator=generator) for m in modalities}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fusion", FUSION_NAMES)
 def test_each_fusion_trains_through_the_engine(tmp_path, fusion):
     result = train_run(load_config("synth", [*TINY, f"model.fusion={fusion}", "strategy.name=gmp"]), "day", tmp_path)

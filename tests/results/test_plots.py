@@ -10,6 +10,7 @@ import pytest
 
 from mmdg_bench.errors import UserError
 from mmdg_bench.facts import STRATEGY_FACTS as KNOWN_STRATEGIES
+from mmdg_bench.results import plots
 from mmdg_bench.results.epochs import ALL_TARGETS, epoch_stats, epoch_table
 from mmdg_bench.results.plots import FALLBACK_PALETTE, accuracy_specs, draw, plot_results, strategy_colour
 
@@ -72,13 +73,19 @@ def test_plot_results_writes_every_figure_as_png_and_pdf(runs, tmp_path):
     assert sorted(os.listdir(out)) == sorted(p.name for p in written)  # no temporary file left behind
 
 
-def test_runs_without_diagnostics_get_no_diagnostic_figures(tmp_path):
+@pytest.fixture
+def png_only(monkeypatch):
+    """For tests about which figures are drawn: one format is enough (writing both is tested above)."""
+    monkeypatch.setattr(plots, "FORMATS", ("png",))
+
+
+def test_runs_without_diagnostics_get_no_diagnostic_figures(tmp_path, png_only):
     write_run(tmp_path, "baseline", "day", 0, [40.0, 50.0])
     names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")[0]}
     assert names == {"toy_accuracy", "toy_modality_accuracy"}
 
 
-def test_presets_are_never_mixed(tmp_path):
+def test_presets_are_never_mixed(tmp_path, png_only):
     write_run(tmp_path, "baseline", "day", 0, [40.0, 50.0], preset="toy")
     write_run(tmp_path, "baseline", "day", 0, [90.0, 95.0], preset="hac")
     names = {p.stem for p in plot_results(tmp_path, tmp_path / "figures")[0]}
@@ -146,6 +153,7 @@ def test_known_strategies_have_fixed_distinct_colours():
     assert len(set(colours)) == len(colours)
 
 
+@pytest.mark.e2e
 def test_unknown_strategy_colour_is_stable_across_processes():
     # A different PYTHONHASHSEED changes hash(); the colour must not change with it.
     code = "from mmdg_bench.results.plots import strategy_colour; print(strategy_colour('my-new-method'))"
@@ -196,7 +204,7 @@ def test_configurations_of_one_strategy_get_their_own_lines(tmp_path):
     assert set(line_colours(epoch_table(tmp_path))) == {"gmp [alpha_k=0.3]", "gmp [alpha_k=0.5]"}
 
 
-def test_a_damaged_run_is_skipped_and_reported(tmp_path):
+def test_a_damaged_run_is_skipped_and_reported(tmp_path, png_only):
     write_run(tmp_path, "baseline", "day", 0, [40.0])
     broken = write_run(tmp_path, "gmp", "day", 0, [50.0])
     (broken / "summary.json").write_text('{"preset": "to')

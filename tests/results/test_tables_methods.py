@@ -174,6 +174,7 @@ def test_a_damaged_method_run_is_counted_under_its_row(tmp_path):
     assert any("simmmdg + gmp/D1/seed0" in note for note in group.notes)
 
 
+@pytest.mark.e2e
 def test_compare_does_not_import_torch(tmp_path):
     grid(tmp_path, "simmmdg", "gmp", 0, seeds=(0,))
     code = (f"import sys; from mmdg_bench.results.collect import collect; "

@@ -30,6 +30,7 @@ def sweep(tmp_path_factory):
     return out, runs
 
 
+@pytest.mark.e2e
 def test_clean_matches_training_and_a_missing_audio_leaves_its_head_a_constant(sweep):
     _, runs = sweep
     for folder in runs.folder:
@@ -43,6 +44,7 @@ def test_clean_matches_training_and_a_missing_audio_leaves_its_head_a_constant(s
         assert conditions["missing:audio"]["video"] == pytest.approx(conditions["clean"]["video"])
 
 
+@pytest.mark.e2e
 def test_compare_robustness_shows_the_drop_per_strategy(sweep):
     out, runs = sweep
     result = runner.invoke(app, ["compare", str(out), "--robustness", "--format", "json"])
@@ -60,6 +62,7 @@ def test_compare_robustness_shows_the_drop_per_strategy(sweep):
     assert {c["column"] for c in gaps} == {"clean", "missing:audio"}
 
 
+@pytest.mark.e2e
 def test_conditions_repeat_exactly_and_accumulate_in_the_file(sweep):
     _, runs = sweep
     folder = runs.folder[0]
@@ -70,6 +73,7 @@ def test_conditions_repeat_exactly_and_accumulate_in_the_file(sweep):
     assert {"clean", "missing:audio", "gaussian_noise:3", "audio_noise:5"} <= set(conditions)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("args, says", [
     (["--corrupt", "blurr:2"], "unknown corruption 'blurr' (did you mean 'blur'?)"),
     (["--corrupt", "blur:6"], "severity from 1 to 5"),
@@ -83,6 +87,7 @@ def test_mistakes_are_one_sentence(sweep, args, says):
     assert result.exit_code == 2 and says in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_an_unfinished_or_weightless_run_is_refused(tmp_path, tiny_config):
     from mmdg_bench.engine import train_run
 

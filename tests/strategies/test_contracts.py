@@ -124,6 +124,7 @@ def metric_lines(folder) -> list[dict]:
     return [json.loads(line) for line in (folder / METRICS).read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_run_and_resume_equals_uninterrupted(name, tmp_path):
     whole = train_run(config_of(name), TARGET, tmp_path / "whole")

@@ -141,6 +141,7 @@ def test_registry_holds_the_issue_names():
         cls.Params().validate()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_every_strategy_trains_through_the_engine(name, tmp_path):
     result = train_run(load_config("synth", TINY, strategy__name=name), TARGET, tmp_path)
@@ -161,6 +162,7 @@ def test_every_strategy_trains_through_the_engine(name, tmp_path):
         assert sum(second) == pytest.approx(7.0) and second != pytest.approx(first)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ogm-ge", "gmp"])
 def test_same_seed_gives_identical_metrics(name, tmp_path):
     config = load_config("synth", TINY, strategy__name=name)
@@ -518,6 +520,7 @@ def test_in_range_params_are_accepted():
     assert variant.strategy.params["modulate_cls"] is False and variant.strategy.params["projection"] == "cagp"
 
 
+@pytest.mark.slow
 def test_bench_times_every_strategy_against_baseline():
     rows = {row["strategy"]: row for row in bench_strategies(Console(quiet=True), repeats=1, overrides=TINY)}
     assert next(iter(rows)) == "baseline" and rows["baseline"]["ratio"] == 1.0

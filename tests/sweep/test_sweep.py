@@ -62,6 +62,7 @@ def test_adding_a_strategy_never_changes_another_runs_seed_or_folder(tmp_path):
     assert [s.seed for s in two if s.strategy == "baseline"] == [s.seed for s in one]
 
 
+@pytest.mark.slow
 def test_a_sweep_skips_what_is_done(tmp_path):
     out = str(tmp_path / "runs")
     first = sweep("--strategies", "baseline", "--targets", "day,toon", "--seeds", "0", "--out", out)
@@ -72,6 +73,7 @@ def test_a_sweep_skips_what_is_done(tmp_path):
     assert sweep_status(tmp_path / "runs").state.tolist() == ["done", "done"]
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_recorded_and_the_sweep_carries_on(tmp_path, failing_strategy):
     out = str(tmp_path / "runs")
     result = sweep("--strategies", "test-fails,baseline", "--targets", "day", "--seeds", "0", "--out", out)
@@ -88,6 +90,7 @@ def test_a_failed_run_is_recorded_and_the_sweep_carries_on(tmp_path, failing_str
     assert "1 done, 0 running, 1 failed, 0 interrupted, 0 pending" in status.output
 
 
+@pytest.mark.e2e
 def test_a_process_pool_trains_into_the_planned_folders(tmp_path):
     out = tmp_path / "runs"
     result = sweep("--strategies", "baseline,pcgrad", "--targets", "day", "--seeds", "0", "--out", str(out),
@@ -102,6 +105,7 @@ def test_dry_run_trains_nothing(tmp_path):
     assert not list(tmp_path.rglob(DONE))
 
 
+@pytest.mark.slow
 def test_submitit_debug_cluster_runs_the_job_array(tmp_path):
     pytest.importorskip("submitit")
     out = str(tmp_path / "runs")
@@ -115,6 +119,7 @@ def epochs_of(folder):
     return [json.loads(line)["epoch"] for line in (folder / METRICS).read_text().splitlines()]
 
 
+@pytest.mark.e2e
 def test_a_killed_sweep_resumes_and_counts_nothing_twice(tmp_path):
     out = tmp_path / "runs"
     args = ["sweep", "--strategies", "baseline", "--targets", "day,night", "--seeds", "0-1", "--out", str(out),
@@ -175,6 +180,7 @@ def test_a_sweep_plans_every_method_and_strategy(tmp_path):
     assert plan[0].folder().name.startswith("synth__baseline__toon__seed0__")
 
 
+@pytest.mark.slow
 def test_compare_counts_as_missing_only_what_the_sweeps_planned(tmp_path):
     """Two sweeps on purpose with different seeds (as `make leaderboard` runs its tables): nothing is
     missing; then a planned run whose folder is gone is named, with its settings."""
