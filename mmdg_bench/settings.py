@@ -227,8 +227,7 @@ EXECUTION_SETTINGS = ("threads", "keep_weights", "channels_last", "compile", "pl
 # Settings that never split a leaderboard row (mmdg_bench/results/collect.py): how a run executes, the
 # seed (which pairs runs), the preset's name (its settings are compared one by one), where the data lies,
 # and the device, precision and determinism (`compare` notes a cell whose runs differ in them).
-NOT_ROW_SETTINGS = ("seed", "preset", "threads", "device", "precision", "deterministic",
-                    "data.num_workers", "data.cache_decoded", "data.root", "plugins", "loggers")
+NOT_ROW_SETTINGS = (*EXECUTION_SETTINGS, "seed", "preset", "device", "precision", "deterministic", "data.root")
 
 
 @dataclass

@@ -244,7 +244,7 @@ def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
     whose preset or plugins no longer load is left out."""
     from mmdg_bench.sweep.plan import saved_plans
 
-    how = set(NOT_ROW_SETTINGS) | set(EXECUTION_SETTINGS)
+    how = set(NOT_ROW_SETTINGS)
     specs, configs = defaultdict(dict), {}
     for sweeps in sorted(Path(results_dir).rglob("sweeps")):
         for spec in saved_plans(sweeps.parent) if sweeps.is_dir() else ():

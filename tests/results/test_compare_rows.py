@@ -69,6 +69,17 @@ def test_execution_settings_alone_do_not_split_a_row(tmp_path):
     assert set(collect(tmp_path).row) == {"gmp"}
 
 
+def test_settings_out_of_a_runs_identity_never_split_a_row(tmp_path):
+    """What the config hash leaves out (EXECUTION_SETTINGS: kept weights, compile, channels-last, the
+    weights folder, ...) cannot make two rows: the runs share their folders' names."""
+    for seed, how in enumerate([{"keep_weights": True, "compile": False}, {"keep_weights": False, "compile": True}]):
+        folder = write_summary(tmp_path, "gmp", "D1", seed, 50.0)
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["config"].update(how, model={"weights_dir": f"/weights/{seed}"})
+        (folder / "summary.json").write_text(json.dumps(summary))
+    assert set(collect(tmp_path).row) == {"gmp"}
+
+
 def test_single_modality_rows_and_the_imbalance_gap(tmp_path):
     grid(tmp_path, "baseline", 0, video=40.0)
     grid(tmp_path, "gmp", 1, video=45.0)
