@@ -219,6 +219,9 @@ def collect_runs(results_dir: Path | str) -> tuple[pd.DataFrame, list[Damaged]]:
     return runs_frame(collected), collected.damaged
 
 
+UNRESOLVED = " (planned by an older sweep whose preset or plugins no longer load)"
+
+
 def planned_folder(spec, configs: dict) -> str | None:
     """The folder name the plan recorded for `spec`; for a plan saved before plans recorded folder
     names, worked out from its preset (one load per configuration in `configs`), or None when it no
@@ -241,7 +244,7 @@ def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
     (it saves its plan under `<out>/sweeps/`, with each run's folder name), so that `compare` can say
     which planned runs are missing rather than guess from the grid of rows x targets x seeds it sees
     (a table run on fewer seeds on purpose is not missing its other seeds). A run of an older plan
-    whose preset or plugins no longer load is left out."""
+    (saved without folder names) whose preset or plugins no longer load is listed as missing, and says so."""
     from mmdg_bench.sweep.plan import saved_plans
 
     how = set(NOT_ROW_SETTINGS)
@@ -249,7 +252,9 @@ def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
     for sweeps in sorted(Path(results_dir).rglob("sweeps")):
         for spec in saved_plans(sweeps.parent) if sweeps.is_dir() else ():
             name = planned_folder(spec, configs)
-            if name is not None:
+            if name is None:
+                specs[Path(spec.preset).stem][f"?{spec.label}"] = spec  # no folder can have this name
+            else:
                 specs[name.split("__")[0]][name] = spec  # a run folder's name starts with its preset's
     planned = {}
     for preset, named in specs.items():  # a label shows the overrides its preset's sweeps do not share
@@ -257,7 +262,7 @@ def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
         shown = {name: [o for o in spec.overrides if o not in shared and o.partition("=")[0].strip() not in how]
                  for name, spec in named.items()}
         planned[preset] = {name: spec.label + (f" [{', '.join(shown[name])}]" if shown[name] else "")
-                           for name, spec in named.items()}
+                           + (UNRESOLVED if name.startswith("?") else "") for name, spec in named.items()}
     return planned
 
 
