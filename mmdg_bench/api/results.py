@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmdg_bench.errors import UserError, UserNotice
+from mmdg_bench.errors import UserNotice, check_choice
 from mmdg_bench.results.collect import Damaged, collect_runs, planned_runs
 from mmdg_bench.results.render import RENDERERS, render_report
 from mmdg_bench.results.tables import Group, compare_report
@@ -25,8 +25,7 @@ def compare_groups(results_dir: Path | str = "results/runs", selection: str = "b
                    reference: str | None = None, robustness: bool = False) -> tuple[list[Group], list[Damaged]]:
     """Everything `compare` shows, per (preset, dataset) group, and the finished runs that could not
     be read (listed among the missing ones)."""
-    if selection not in SELECTIONS:
-        raise UserError(f"--selection must be one of {', '.join(SELECTIONS)}, got '{selection}'")
+    check_choice(selection, SELECTIONS, "--selection")
     if robustness:
         from mmdg_bench.results.robustness import collect_robustness, robustness_report
 
@@ -42,8 +41,8 @@ def compare(results_dir: Path | str = "results/runs", selection: str = "best-val
     folder holds several): the shown text (rows × columns), or with `numbers` the long table of
     numbers behind it (strategy, column, mean, std, n, ci_low, ci_high, p); with `format` (md, latex,
     csv, json) the whole output as that text instead. Unreadable finished runs are warned about."""
-    if format is not None and format not in RENDERERS:
-        raise UserError(f"format must be one of {', '.join(RENDERERS)}, got '{format}'")
+    if format is not None:
+        check_choice(format, RENDERERS, "--format")
     groups, damaged = compare_groups(results_dir, selection, against, reference, robustness)
     for run in damaged:
         warnings.warn(UserNotice(run.note), stacklevel=2)

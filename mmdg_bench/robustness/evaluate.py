@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from mmdg_bench.engine.checkpoint import WEIGHTS, load_trainable_state
 from mmdg_bench.engine.run_folder import CONFIG, SUMMARY, RunFolder
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.files import write_text_atomically
 from mmdg_bench.robustness.conditions import MISSING_AS, Condition
 from mmdg_bench.seeding import stream
@@ -38,8 +38,7 @@ class CorruptedBatches:
 
 
 def check_run(folder: Path, weights: str) -> Path:
-    if weights not in SELECTIONS:
-        raise UserError(f"--weights must be one of {', '.join(SELECTIONS)}, got '{weights}'")
+    check_choice(weights, SELECTIONS, "--weights")
     if not RunFolder(folder).is_done():
         raise UserError(f"{folder} is not a finished run folder (it has no 'done' marker)")
     path = folder / WEIGHTS / f"{weights}.pt"
@@ -72,8 +71,7 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
 
     folder = Path(folder)
     weights_path = check_run(folder, weights)
-    if missing_as not in MISSING_AS:
-        raise UserError(f"--missing-as must be one of {', '.join(MISSING_AS)}, got '{missing_as}'")
+    check_choice(missing_as, MISSING_AS, "--missing-as")
     summary = json.loads((folder / SUMMARY).read_text())
     config = load_config(str(folder / CONFIG))
     if getattr(config.data, "source", "clips") != "clips":

@@ -21,17 +21,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from mmdg_bench.errors import UserError, did_you_mean
+from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.models.backbones.resnet3d import init_conv_bn
 from mmdg_bench.models.weights import load_encoder_weights
 
 REGIMES = ("reference", "finetune", "frozen")
 LAYER4_INITS = ("pretrained", "random")
-
-
-def check_choice(value: str, choices, path: str) -> None:
-    if value not in choices:
-        raise UserError(f"'{path}' must be one of {', '.join(choices)}, got '{value}'{did_you_mean(value, choices)}")
 
 
 @dataclass
@@ -44,8 +39,8 @@ class BackboneSettings:
     strict: bool = True  # a missing, unexpected or wrong-shaped tensor in the file is an error
 
     def check(self, path: str) -> None:
-        check_choice(self.regime, REGIMES, f"{path}.regime")
-        check_choice(self.layer4_init, LAYER4_INITS, f"{path}.layer4_init")
+        check_choice(self.regime, REGIMES, f"'{path}.regime'")
+        check_choice(self.layer4_init, LAYER4_INITS, f"'{path}.layer4_init'")
         if not 0 <= self.dropout < 1:
             raise UserError(f"'{path}.dropout' must be in [0, 1), got {self.dropout}")
         if self.adapter_dim is not None and self.adapter_dim <= 0:

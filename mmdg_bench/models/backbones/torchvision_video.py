@@ -31,7 +31,7 @@ class TorchvisionSettings:
     strict: bool = True
 
     def check(self, path: str) -> None:
-        check_choice(self.regime, [r for r in REGIMES if r != "reference"], f"{path}.regime")
+        check_choice(self.regime, [r for r in REGIMES if r != "reference"], f"'{path}.regime'")
         if self.adapter_dim is not None and self.adapter_dim <= 0:
             raise UserError(f"'{path}.adapter_dim' must be positive, got {self.adapter_dim}")
 
