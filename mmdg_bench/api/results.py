@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from mmdg_bench.errors import UserNotice, check_choice
+from mmdg_bench.results.cells import Group
 from mmdg_bench.results.collect import Damaged, collect_runs, planned_runs
 from mmdg_bench.results.render import RENDERERS, render_report
-from mmdg_bench.results.tables import Group, compare_report
+from mmdg_bench.results.tables import compare_report
 
 SELECTIONS = ("best-val", "last", "oracle")
 REFERENCES = ("paper",)

@@ -22,7 +22,7 @@ import pandas as pd
 from mmdg_bench.engine.run_folder import DONE, SUMMARY, run_folder_of
 from mmdg_bench.errors import UserError
 from mmdg_bench.facts import METHOD_FACTS, STRATEGY_FACTS
-from mmdg_bench.settings import EXECUTION_SETTINGS, NOT_ROW_SETTINGS, MethodConfig, ModelConfig, flat_settings
+from mmdg_bench.settings import NOT_ROW_SETTINGS, MethodConfig, ModelConfig, flat_settings
 
 ID_COLUMNS = ["preset", "dataset", "strategy", "target_domain", "seed", "config_hash"]
 ROW = "row"

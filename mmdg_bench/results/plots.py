@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from mmdg_bench.facts import EXTRA, MAIN, MODULATION, PROJECTION, STRATEGY_FACTS, UNORDERED
 from mmdg_bench.files import write_atomically
 from mmdg_bench.results.collect import ROW, Damaged
 from mmdg_bench.results.epochs import ALL_TARGETS, epoch_runs, epoch_stats
-from mmdg_bench.facts import EXTRA, MAIN, MODULATION, PROJECTION, STRATEGY_FACTS, UNORDERED
 
 FORMATS = ("png", "pdf")
 # For strategies that state no colour and are not known: dark hues, away from the mid and light ones

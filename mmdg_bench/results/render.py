@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mmdg_bench.results.tables import Group, Leaderboard, compare_report
+from mmdg_bench.results.cells import Group, Leaderboard
+from mmdg_bench.results.tables import compare_report
 
 CSV_COLUMNS = ["preset", "dataset", "selection", "table", "strategy", "column", "mean", "std", "n",
                "ci_low", "ci_high", "p"]
@@ -30,7 +31,8 @@ LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPELLING)))
 def rows(table: Leaderboard) -> list[list[str]]:
     """Header, then one row per strategy: the label and its cells."""
     text = table.text
-    return [[text.index.name or "strategy", *text.columns], *([label, *cells] for label, cells in zip(text.index, text.values))]
+    return [[text.index.name or "strategy", *text.columns],
+            *([label, *cells] for label, cells in zip(text.index, text.values))]
 
 
 def markdown_table(table: Leaderboard) -> str:

@@ -14,7 +14,8 @@ from mmdg_bench.cli.runs import runs_table
 from mmdg_bench.errors import UserError
 from mmdg_bench.results.collect import collect, collect_runs
 from mmdg_bench.results.reference import TABLE4
-from mmdg_bench.results.tables import AVG, compare_report
+from mmdg_bench.results.cells import AVG
+from mmdg_bench.results.tables import compare_report
 
 TARGETS = ("D1", "D2", "D3")
 

@@ -8,7 +8,11 @@ import pytest
 
 from mmdg_bench.errors import UserError
 from mmdg_bench.results.render import render_compare, to_latex, to_markdown
-from mmdg_bench.results.tables import AVG, accuracy_tables, compare_report, format_cell, missing_notes, modality_table
+from mmdg_bench.results.cells import AVG, format_cell
+from mmdg_bench.results.accuracy import accuracy_tables
+from mmdg_bench.results.tables import compare_report
+from mmdg_bench.results.notes import missing_notes
+from mmdg_bench.results.modalities import modality_table
 
 
 def runs():

@@ -12,7 +12,8 @@ import pytest
 
 from mmdg_bench.results.collect import collect
 from mmdg_bench.results.reference import TABLE3, TABLE5
-from mmdg_bench.results.tables import AVG, compare_report
+from mmdg_bench.results.cells import AVG
+from mmdg_bench.results.tables import compare_report
 
 TARGETS = ("D1", "D2", "D3")
 METHOD_INFO = {"rna-net": {"paper_row": "RNA-Net", "order": 1}, "simmmdg": {"paper_row": "SimMMDG", "order": 2},
