@@ -5,13 +5,13 @@
     api.sweep_status("results/nb")
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mmdg_bench.api.runs import not_a_file
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.facts import PAPER_STRATEGIES
 from mmdg_bench.sweep.launchers import launch_local, launch_submitit
 from mmdg_bench.sweep.plan import RunSpec, plan_sweep, save_plan
@@ -24,7 +24,7 @@ Report = Callable[[RunSpec, str], None]  # (a run, its outcome): "done", "failed
 Announce = Callable[[list[RunSpec], list[str]], None]  # (the plan, each run's state) before anything runs
 
 
-def comma_list(names: list[str] | str) -> str:
+def comma_list(names: Sequence[str] | str) -> str:
     return names if isinstance(names, str) else ",".join(names)
 
 
@@ -35,8 +35,9 @@ def slurm_parameters(items: list[str]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in items)
 
 
-def sweep(preset: str = "synth", strategies: list[str] | str = PAPER_STRATEGIES, methods: list[str] | str = "erm",
-          targets: list[str] | str = "all", seeds: str = "0-2", overrides: list[str] = (),
+def sweep(preset: str = "synth", strategies: Sequence[str] | str = PAPER_STRATEGIES,
+          methods: Sequence[str] | str = "erm", targets: Sequence[str] | str = "all", seeds: str = "0-2",
+          overrides: list[str] = (),
           out: Path | str = "results/runs", launcher: str = "local", jobs: int = 1, cluster: str | None = None,
           slurm: list[str] = (), dry_run: bool = False, loggers: list[str] = (), plugins: list[str] = (),
           report: Report = lambda spec, outcome: None, announce: Announce = lambda plan, states: None
@@ -47,8 +48,9 @@ def sweep(preset: str = "synth", strategies: list[str] | str = PAPER_STRATEGIES,
     With `dry_run` nothing trains and the rows say each run's state."""
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
-    if launcher not in LAUNCHERS:
-        raise UserError(f"--launcher must be local or submitit, got '{launcher}'")
+    check_choice(launcher, LAUNCHERS, "--launcher")
+    if cluster is not None:
+        check_choice(cluster, CLUSTERS, "--cluster")
     params = slurm_parameters(list(slurm))
     out = not_a_file(out, "--out")
     trackers = [f"loggers=[{','.join(loggers)}]"] if loggers else []

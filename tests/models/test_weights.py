@@ -84,7 +84,7 @@ def served(tmp_path, monkeypatch):
     checkpoint = tiny_checkpoint(root)
     handler = functools.partial(QuietHandler, directory=str(root))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/{checkpoint.name}"
     monkeypatch.setitem(KNOWN_FILES, checkpoint.name, KnownFile(checkpoint.name, url, 0.1, "slowonly_tiny"))
     yield checkpoint.name, checkpoint.read_bytes()
