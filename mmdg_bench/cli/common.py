@@ -109,6 +109,13 @@ DATA_ROOT = typer.Option(None, metavar="PATH", help="Dataset folder; default: th
 OVERRIDES = typer.Option(None, "--set", metavar="KEY=VALUE",
                          help="Override a setting, e.g. optim.lr=3e-4 (repeatable).")
 MODALITIES = "MODALITY"
+
+
+def modalities_option(what: str):
+    """`--modalities`, repeatable, defaulting to the preset's: `what` says what is done with them."""
+    return typer.Option(None, metavar=MODALITIES, help=f"Modalities {what} (repeatable); default: the preset's.")
+
+
 LOGGER = typer.Option(None, "--logger", metavar="NAME",
                       help="Experiment tracker: csv, tensorboard, mlflow or wandb (repeatable).")
 OUT = typer.Option(Path("results/runs"), metavar="DIR", help="Where run folders are written.")

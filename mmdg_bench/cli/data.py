@@ -19,6 +19,7 @@ from mmdg_bench.cli.common import (
     console,
     counting_bar,
     frame_table,
+    modalities_option,
     show_help_without_a_command,
     user_errors,
 )
@@ -50,8 +51,7 @@ def data_synth(
 def data_index(
     preset: str = PRESET,
     data_root: Path = DATA_ROOT,
-    modalities: list[str] = typer.Option(None, metavar=MODALITIES, help="Modalities to check for missing files "
-                                                                        "(repeatable); default: the preset's."),
+    modalities: list[str] = modalities_option("to check for missing files"),
     set_: list[str] = OVERRIDES,
 ):
     """Clips per domain × split × class, and which referenced files are missing."""
@@ -70,8 +70,7 @@ def data_index(
 def data_verify(
     preset: str = PRESET,
     data_root: Path = DATA_ROOT,
-    modalities: list[str] = typer.Option(None, metavar=MODALITIES, help="Modalities to decode (repeatable); "
-                                                                        "default: the preset's."),
+    modalities: list[str] = modalities_option("to decode"),
     sample: int = typer.Option(None, metavar="N", help="Check a random sample of N clips instead of all."),
     seed: int = typer.Option(0, metavar="N", help="Seed of the sample."),
     set_: list[str] = OVERRIDES,
