@@ -37,9 +37,9 @@ def slurm_parameters(items: list[str]) -> dict[str, str]:
 
 def sweep(preset: str = "synth", strategies: Sequence[str] | str = PAPER_STRATEGIES,
           methods: Sequence[str] | str = "erm", targets: Sequence[str] | str = "all", seeds: str = "0-2",
-          overrides: list[str] = (),
-          out: Path | str = "results/runs", launcher: str = "local", jobs: int = 1, cluster: str | None = None,
-          slurm: list[str] = (), dry_run: bool = False, loggers: list[str] = (), plugins: list[str] = (),
+          overrides: list[str] = (), out: Path | str = "results/runs", launcher: str = "local", jobs: int = 1,
+          cluster: str | None = None, slurm: list[str] = (), dry_run: bool = False, loggers: list[str] = (),
+          plugins: list[str] = (),
           report: Report = lambda spec, outcome: None, announce: Announce = lambda plan, states: None
           ) -> pd.DataFrame:
     """Every (method, strategy, target, seed) run of the grid not yet done, `jobs` at a time here or as
