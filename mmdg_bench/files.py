@@ -1,8 +1,14 @@
-"""Writing files so that a reader, or a process started after a crash, never sees half of one."""
+"""Where the benchmark keeps what it makes for itself, and writing files so that a reader, or a process
+started after a crash, never sees half of one."""
 
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """$MMDG_BENCH_CACHE, else ~/.cache/mmdg-bench: the synthetic set, feature caches, crash reports."""
+    return Path(os.environ.get("MMDG_BENCH_CACHE", Path.home() / ".cache" / "mmdg-bench"))
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:

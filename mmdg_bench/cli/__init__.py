@@ -13,9 +13,10 @@ import typer
 from rich.markup import escape
 from typer._click import exceptions as click_errors  # typer 0.29 vendors click: its own exception classes
 from typer.core import TyperGroup
+from typer.exceptions import Abort  # not in the vendored click
 
 from mmdg_bench.cli import bench, catalogue, data, evaluate, features, results, runs, sweep, weights
-from mmdg_bench.cli.common import PLUGINS, command_group, errors, show_help_without_a_command, user_errors
+from mmdg_bench.cli.common import PLUGINS, command_group, errors, report_bug, show_help_without_a_command, user_errors
 
 
 class OneLineUsageErrors(TyperGroup):
@@ -32,8 +33,10 @@ class OneLineUsageErrors(TyperGroup):
             errors.print(f"[bold red]error:[/] {escape(err.format_message())}{hint}", highlight=False,
                          soft_wrap=True)
             sys.exit(err.exit_code)
-        except click_errors.Abort:
+        except Abort:
             sys.exit(130)
+        except Exception as err:  # outside every command's boundary (typer itself): still ours, still one line
+            sys.exit(report_bug(err))
         sys.exit(code if isinstance(code, int) else 0)
 
 

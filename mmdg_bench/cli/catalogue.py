@@ -16,6 +16,7 @@ from mmdg_bench.cli.common import OVERRIDES, PLUGINS, command_group, console, fr
 presets_app = command_group("List the presets, show, copy or validate one.", invoke_without_command=True)
 
 
+@user_errors
 def strategies():
     """List the registered gradient strategies."""
     from mmdg_bench.api.catalogue import strategies as listing
@@ -23,6 +24,7 @@ def strategies():
     console.print(frame_table(listing(), "Strategies", overflow="fold"))
 
 
+@user_errors
 def methods():
     """List the registered MMDG methods (combine one with any strategy: run --method NAME)."""
     from mmdg_bench.api.catalogue import methods as listing
@@ -31,6 +33,7 @@ def methods():
 
 
 @presets_app.callback()
+@user_errors
 def presets(ctx: typer.Context):
     """List the presets (`presets show NAME` prints one)."""
     from mmdg_bench.api.catalogue import presets as listing

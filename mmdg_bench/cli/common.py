@@ -1,9 +1,14 @@
-"""What every command module shares: the consoles, the error handler that turns a user's mistake into
-one sentence and exit code 2, the options several commands take, and small printing helpers. The
-command modules import this; nothing here imports them."""
+"""What every command module shares: the consoles, the error boundary (a user's mistake is one
+sentence and exit code 2; anything unexpected is one sentence calling it a bug, a crash report and
+exit code 70), the options several commands take, and small printing helpers. The command modules
+import this; nothing here imports them."""
 
 import functools
+import os
 import shlex
+import sys
+import time
+import traceback
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,12 +17,26 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer._click.exceptions import ClickException
+from typer.exceptions import Abort, Exit
 
+import mmdg_bench
 from mmdg_bench.errors import UserError, UserNotice, path_error
+from mmdg_bench.files import cache_dir, write_text_atomically
 
-console = Console(soft_wrap=True)
-errors = Console(stderr=True)
+
+class PipedConsole(Console):
+    """A Rich console whose reader may leave (`mmdg-bench compare | head`): then the command's error
+    boundary ends it quietly and successfully (Rich's own answer is exit code 1)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
+console = PipedConsole(soft_wrap=True)
+errors = PipedConsole(stderr=True)
 PLUGINS: list[str] = []  # this invocation's --plugin modules (absolute paths), for the commands that load configs
+BUG = 70  # EX_SOFTWARE (sysexits.h): an internal error, not the user's
 
 
 def command_group(help: str, **settings) -> typer.Typer:
@@ -58,18 +77,58 @@ def notices_as_lines():
         yield
 
 
+def crash_report(err: BaseException) -> Path:
+    """The traceback, the command line and the versions, written where the user will look: into the
+    run folder the error came from (the engine names it, `run_folder`), else under the cache folder."""
+    folder = Path(getattr(err, "run_folder", "") or cache_dir() / "crashes")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"crash-{stamp}-{os.getpid()}.txt"
+    text = (f"command: {' '.join(map(shlex.quote, sys.argv))}\nmmdg-bench {mmdg_bench.__version__}, "
+            f"Python {sys.version.split()[0]}\n\n" + "".join(traceback.format_exception(err)))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(path, text)
+    return path
+
+
+def report_bug(err: Exception) -> int:
+    """One sentence for an error that is ours, not the user's, naming its crash report; the exit code."""
+    reason = str(err).splitlines()[0] if str(err) else ""
+    try:
+        where = f"the traceback is in {crash_report(err)}"
+    except OSError as unwritable:  # no crash report on a full or read-only disk: the traceback then
+        traceback.print_exception(err)
+        where = f"the traceback is above (no crash report could be written: {unwritable.strerror})"
+    errors.print(f"[bold red]error:[/] {escape(f'{type(err).__name__}: {reason}' if reason else type(err).__name__)} "
+                 f"- an unexpected error, a bug in mmdg-bench, not a mistake of yours; {escape(where)}; please "
+                 f"report it with the command", highlight=False, soft_wrap=True)
+    return BUG
+
+
+def silence_stdout() -> None:
+    """The reader of our output has gone (`| head`): further writes, at exit included, go nowhere."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def user_errors(command):
-    """A user's mistake ends in one sentence and exit code 2 (an OSError on a path the user gave
-    included); notices print as lines (`notices_as_lines`); Ctrl-C ends in a short note and 130."""
+    """The error boundary of a command: a user's mistake ends in one sentence and exit code 2 (an
+    OSError on a path the user gave included); anything unexpected in one sentence saying it is a
+    bug, a crash report and exit code 70; a closed pipe quietly; Ctrl-C in a short note and 130.
+    Notices print as lines (`notices_as_lines`)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             with notices_as_lines():
                 return command(*args, **kwargs)
+        except (Exit, Abort, ClickException):
+            raise
+        except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+            silence_stdout()
+            raise typer.Exit(0) from None
         except (UserError, OSError) as err:
-            if isinstance(err, BrokenPipeError):  # output piped into e.g. `head`, which stopped reading
-                raise typer.Exit(0) from None
             sentence = str(err if isinstance(err, UserError) else path_error(err))
             errors.print(f"[bold red]error:[/] {escape(sentence)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
@@ -77,6 +136,8 @@ def user_errors(command):
             errors.print("[yellow]interrupted:[/] nothing unfinished was marked done; the same command "
                          "resumes where it stopped", highlight=False)
             raise typer.Exit(130) from None
+        except Exception as err:
+            raise typer.Exit(report_bug(err)) from None
 
     return wrapper
 

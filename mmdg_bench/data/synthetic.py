@@ -31,6 +31,7 @@ import numpy as np
 from mmdg_bench.data.hac import SPLIT_PATTERN, index_hac_layout
 from mmdg_bench.data.index import DATASETS, DatasetIndex
 from mmdg_bench.errors import UserError
+from mmdg_bench.files import cache_dir
 from mmdg_bench.settings import SynthConfig
 
 MANIFEST = "synth.json"
@@ -161,10 +162,6 @@ def generate(cfg: SynthConfig, out: Path, report=lambda done, total: None) -> Pa
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MMDG_BENCH_CACHE", Path.home() / ".cache" / "mmdg-bench"))
 
 
 def cached_root(cfg: SynthConfig) -> Path:

@@ -259,8 +259,9 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
             save_checkpoint(folder.path, epoch, model, optimizer, strategy, shuffle)
             loggers.log_epoch(epoch, flat_metrics(line))
             progress.end_epoch(line)
-    except BaseException:
+    except BaseException as err:
         loggers.finish(None)  # the trackers close their run as stopped; the checkpoint resumes it
+        err.run_folder = str(folder.path)  # where the command line writes a crash report
         raise
     progress.end_run()
 

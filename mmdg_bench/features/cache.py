@@ -21,9 +21,8 @@ from pathlib import Path
 import torch
 
 from mmdg_bench.data.dataset import timing_modality
-from mmdg_bench.data.synthetic import cache_dir
 from mmdg_bench.errors import UserError
-from mmdg_bench.files import write_atomically, write_text_atomically
+from mmdg_bench.files import cache_dir, write_atomically, write_text_atomically
 from mmdg_bench.models.encoders import encoder_spec
 from mmdg_bench.models.weights import file_sha256, weights_path
 
