@@ -7,14 +7,17 @@ imported, and every choice checked against the registries (strategies, methods, 
 This module sits above the registries it checks against; the schema below it knows none of them.
 """
 
+import os
 import warnings
 from dataclasses import asdict
 from typing import Any
 
 from mmdg_bench.errors import UserError, UserNotice, check_choice, did_you_mean
+from mmdg_bench.features.dataset import frozen_settings
 from mmdg_bench.methods import METHODS
 from mmdg_bench.models.encoders import check_encoder_specs
 from mmdg_bench.models.fusion import FUSIONS
+from mmdg_bench.models.multimodal import IN_CHANNELS
 from mmdg_bench.plugins import load_plugins, resolve_plugin
 from mmdg_bench.settings import (
     CHOICES,
@@ -104,3 +107,35 @@ def validate(config: Config) -> None:
     if data.on_corrupt not in ("error", "skip"):
         raise UserError(f"'data.on_corrupt' must be 'error' or 'skip', got '{data.on_corrupt}'")
     check_device_name(config.device)
+    if data.source == "features":
+        for modality in data.modalities:
+            frozen_settings(config, modality)
+    check_batch_memory(config)
+
+
+def batch_bytes(config: Config) -> dict[str, int]:
+    """What one training batch of clips holds as float32 input tensors, per modality (the largest of the
+    training and evaluation sizes); a run from the feature cache reads pooled vectors instead."""
+    data, batch, sizes = config.data, config.optim.batch_size, {}
+    for modality in data.modalities:
+        if modality == "audio":
+            audio = data.audio
+            rows = audio.n_mels if audio.features == "logmel" else audio.n_fft // 2 + 1
+            sizes[modality] = batch * rows * (int(audio.seconds * audio.sample_rate) // audio.hop_length + 1) * 4
+        elif modality in ("video", "flow"):
+            frames = getattr(data, modality)
+            side = max(frames.size, frames.eval_size, frames.resize_short)
+            sizes[modality] = batch * IN_CHANNELS[modality] * frames.num_frames * side * side * 4
+    return sizes
+
+
+def check_batch_memory(config: Config) -> None:
+    """Refuse settings whose one batch of inputs alone would not fit in this machine's memory (a few
+    settings, each within its own range, multiply into more than any machine has)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    sizes = batch_bytes(config) if config.data.source == "clips" else {}
+    if sum(sizes.values()) > memory:
+        largest = max(sizes, key=sizes.get)
+        raise UserError(f"one training batch of these settings holds {sum(sizes.values()) / 2**30:.0f} GiB of "
+                        f"inputs ({largest}: {sizes[largest] / 2**30:.0f} GiB), more than this machine's "
+                        f"{memory / 2**30:.0f} GiB of memory: lower optim.batch_size or data.{largest}'s size")

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 import re
 import shlex
 import types
@@ -80,8 +81,9 @@ class FramesConfig:
     def check(self, section: str, channels: int) -> None:
         """Raise a UserError naming the first setting of `data.<section>` that cannot work (single
         numbers are range-checked as they are read, see LIMITS)."""
-        if self.eval_size < 0:
-            raise UserError(f"'data.{section}.eval_size' must be positive, or 0 for 'size', got {self.eval_size}")
+        if not 0 <= self.eval_size <= 4096:
+            raise UserError(f"'data.{section}.eval_size' must be positive, or 0 for 'size', and at most 4096, "
+                            f"got {shown(self.eval_size)}")
         check_choice(self.sampling, FRAME_SAMPLING, f"'data.{section}.sampling'")
         if len(self.mean) != channels or len(self.std) != channels:
             raise UserError(f"'data.{section}.mean' and '.std' need {channels} values, one per channel")
@@ -126,6 +128,10 @@ class AudioConfig:
 
     def check(self) -> None:
         check_choice(self.features, AUDIO_FEATURES, "'data.audio.features'")
+        bins = self.n_fft // 2 + 1  # the frequency bins of an STFT window: mel bands beyond them are empty
+        if self.features == "logmel" and self.n_mels > bins:
+            raise UserError(f"'data.audio.n_mels' must be at most n_fft / 2 + 1 = {bins} (data.audio.n_fft is "
+                            f"{self.n_fft}), got {self.n_mels}")
 
 
 EPIC_LAYOUTS = ("auto", "simmmdg", "mmdg-bench")
@@ -143,7 +149,9 @@ class DataConfig:
     modalities: list[str] = field(default_factory=lambda: ["video", "audio"])
     num_workers: int = 0
     prefetch: int = 2  # batches each loader worker prepares ahead (with num_workers > 0)
-    cache_decoded: bool = True  # keep decoded clips in memory after the first epoch (needs centred sampling)
+    # keep decoded clips in memory after the first epoch (needs centred sampling, so off by default: the
+    # default sampling is SimMMDG's jitter, and a preset that says nothing must load)
+    cache_decoded: bool = False
     on_corrupt: str = "error"  # "error": stop naming the file; "skip": drop the clip and report
     video: VideoConfig = field(default_factory=VideoConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -154,6 +162,9 @@ class DataConfig:
         """Raise a UserError for settings of `data` that cannot work together."""
         check_choice(self.source, DATA_SOURCES, "'data.source'")
         check_choice(self.layout, EPIC_LAYOUTS, "'data.layout'")
+        repeated = sorted({m for m in self.modalities if self.modalities.count(m) > 1})
+        if repeated:
+            raise UserError(f"'data.modalities' names {repeated[0]} twice; name each modality once")
         self.video.check("video", 3)
         self.flow.check("flow", 2)
         self.audio.check()
@@ -296,6 +307,8 @@ def list_presets() -> list[str]:
 def preset_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise UserError(f"preset {path} is a folder, not a YAML file; name the file inside it")
         if not path.is_file():
             raise UserError(f"preset file {path} does not exist")
         return path
@@ -327,10 +340,28 @@ def read_preset(name_or_path: str) -> dict:
     return copy.deepcopy(parsed_preset(path.resolve(), stat.st_mtime_ns, stat.st_size))
 
 
+class StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """YAML as presets and overrides are read: a key given twice in one mapping is refused (YAML itself
+    keeps the last one silently, so a preset could say two things and mean the second)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = next((i for i, key in enumerate(keys) if key in keys[:i]), None)
+        if repeated is not None:
+            raise yaml.constructor.ConstructorError(None, None, f"the key '{keys[repeated]}' is given twice",
+                                                    node.value[repeated][0].start_mark)
+        return super().construct_mapping(node, deep)
+
+
 @functools.lru_cache(maxsize=64)
 def parsed_preset(path: Path, mtime_ns: int, size: int) -> dict:
     try:
-        raw = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader) or {}
+    except UnicodeDecodeError as err:
+        raise UserError(f"preset {path} is not a UTF-8 text file (byte {err.start} cannot be read); "
+                        f"a preset is YAML text") from None
+    except ValueError as err:  # e.g. a number of more than 4,300 digits
+        raise UserError(f"preset {path} holds a value Python cannot read: {str(err).split(':')[0]}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -357,10 +388,14 @@ def apply_override(raw: dict, assignment: str) -> None:
     key, sep, text = assignment.partition("=")
     if not sep or not key.strip():
         raise UserError(f"override '{assignment}' must look like key.path=value, e.g. optim.lr=3e-4")
+    named = assignment if len(assignment) <= 200 else f"{key}=…"
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        raise UserError(f"override '{assignment}': the value is not valid YAML") from None
+        value = yaml.load(text, Loader=StrictLoader) if text.strip() else None
+    except yaml.YAMLError as err:
+        raise UserError(f"override '{named}': the value is not valid YAML ({getattr(err, 'problem', err)})") from None
+    except ValueError as err:  # e.g. a number of more than 4,300 digits
+        raise UserError(f"override '{named}': the value is not one Python can read "
+                        f"({str(err).split(':')[0]})") from None
     if isinstance(value, str):
         try:  # YAML 1.1 reads "3e-4" as a string; users mean a number
             value = float(value)
@@ -376,62 +411,100 @@ class Range:
     low: float = -math.inf
     high: float = math.inf
     low_open: bool = False  # low itself is excluded
+    cap: str = ""  # why `high` is there, for a bound set by the machine or by sanity, not by meaning
 
     def __contains__(self, value: float) -> bool:
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for a float is no setting's value
+            return False
         above = value > self.low if self.low_open else value >= self.low
-        return math.isfinite(value) and above and value <= self.high
+        return finite and above and value <= self.high
+
+    def expected(self, value: float) -> str:
+        """What the setting must be, said for the side `value` fell off."""
+        if self.cap and not value <= self.high:
+            return f"at most {number(self.high)} ({self.cap})"
+        return str(self)
 
     def __str__(self) -> str:
-        def number(x: float) -> str:
-            return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-        if math.isfinite(self.high):
+        if math.isfinite(self.high) and not self.cap:
             return f"a number from {number(self.low)} to {number(self.high)}"
         if math.isfinite(self.low):
             return f"a number {'>' if self.low_open else '>='} {number(self.low)}"
         return "a finite number"
 
 
+def number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def shown(value: Any) -> str:
+    """A value as an error message shows it: a number of a hundred digits is not printed whole."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:80]}… ({len(text)} characters)"
+
+
 POSITIVE, NON_NEGATIVE, FINITE = Range(0, low_open=True), Range(0), Range()
+CPUS = os.cpu_count() or 1
+SANE = "beyond it a run would exhaust any machine"  # the caps below: far past any real use
+
+
+def positive(high: float) -> Range:
+    return Range(0, high, low_open=True, cap=SANE)
+
+
+def non_negative(high: float) -> Range:
+    return Range(0, high, cap=SANE)
+
 
 # The range of every numeric setting, by dotted path (fnmatch pattern, list items by their list's
 # path); a number that matches no pattern must only be finite. Checked as the value is read, so an
 # override, a preset and a command-line option are refused alike.
 LIMITS = {
     "seed": Range(0, 2**32 - 1),  # numpy's seed range
-    "threads": NON_NEGATIVE,
-    "data.num_workers": NON_NEGATIVE,
-    "data.prefetch": POSITIVE,
-    "data.[vf]*.num_frames": POSITIVE,
-    "data.[vf]*.stride": POSITIVE,
-    "data.[vf]*.size": POSITIVE,
-    "data.[vf]*.resize_short": NON_NEGATIVE,
+    "threads": Range(0, CPUS, cap="the CPUs of this machine"),
+    "data.num_workers": non_negative(256),
+    "data.prefetch": positive(64),
+    "data.[vf]*.num_frames": positive(1024),
+    "data.[vf]*.stride": positive(1024),
+    "data.[vf]*.size": positive(4096),
+    "data.[vf]*.resize_short": non_negative(4096),
     "data.[vf]*.std": POSITIVE,
-    "data.audio.sample_rate": POSITIVE,
-    "data.audio.seconds": POSITIVE,
-    "data.audio.n_fft": POSITIVE,
-    "data.audio.hop_length": POSITIVE,
-    "data.audio.n_mels": POSITIVE,
+    "data.audio.sample_rate": positive(384_000),
+    "data.audio.seconds": positive(3600),
+    "data.audio.n_fft": positive(16_384),
+    "data.audio.hop_length": positive(16_384),
+    "data.audio.n_mels": positive(1024),  # and at most n_fft / 2 + 1 (AudioConfig.check)
     "data.audio.train_noise": NON_NEGATIVE,
-    "data.audio.band_mask_rows": NON_NEGATIVE,
-    "data.audio.frame_rate": NON_NEGATIVE,
-    "data.synth.classes": Range(2),
+    "data.audio.band_mask_rows": non_negative(8193),
+    "data.audio.frame_rate": non_negative(1000),
+    "data.synth.classes": Range(2, 1000, cap=SANE),
     "data.synth.seed": Range(0, 2**32 - 1),
     "data.synth.video_shortcut": Range(0, 1),
     "data.synth.audio_snr_db": FINITE,
     "data.synth.video_motion": NON_NEGATIVE,
     "data.synth.domain_shift": NON_NEGATIVE,  # 0: no domain shift
-    "data.synth.*": POSITIVE,
-    "model.feature_dim": POSITIVE,
-    "model.head_hidden": POSITIVE,
+    "data.synth.*_per_class": positive(100_000),
+    "data.synth.frames": positive(1024),
+    "data.synth.size": positive(4096),
+    "data.synth.fps": positive(1000),
+    "data.synth.sample_rate": positive(384_000),
+    "data.synth.seconds": positive(3600),
+    "model.feature_dim": positive(65_536),
+    "model.head_hidden": positive(65_536),
     "model.grl_coeff": NON_NEGATIVE,
     "loss.*": NON_NEGATIVE,
     "optim.lr": POSITIVE,
     "optim.weight_decay": NON_NEGATIVE,
-    "optim.batch_size": POSITIVE,
-    "optim.epochs": POSITIVE,
+    "optim.batch_size": positive(65_536),
+    "optim.epochs": positive(100_000),
     "features.seed": Range(0, 2**32 - 1),
-    "features.*": POSITIVE,
+    "features.views": positive(1000),
+    "features.batch_size": positive(65_536),
+    "features.shard_clips": positive(1_000_000),
 }
 
 
@@ -467,9 +540,9 @@ def _check_value(value: Any, kind: Any, path: str) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind in (int, float, str, bool) and (type(value) is not kind):
-        raise UserError(f"'{path}' must be {kind.__name__}, got {value!r}")
+        raise UserError(f"'{path}' must be {kind.__name__}, got {shown(value)}")
     if kind in (int, float) and value not in limit(path):
-        raise UserError(f"'{path}' must be {limit(path)}, got {value!r}")
+        raise UserError(f"'{path}' must be {limit(path).expected(value)}, got {shown(value)}")
     return value
 
 

@@ -74,3 +74,50 @@ def test_hash_ignores_how_a_run_is_executed():
     base = load_config("synth").hash("day")
     executed = load_config("synth", ["threads=1", "data.num_workers=2", "data.cache_decoded=false"])
     assert executed.hash("day") == base
+
+
+def test_a_preset_is_read_strictly(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("optim:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(UserError, match=r"twice.yaml is not valid YAML at line 3: the key 'lr' is given twice"):
+        load_config(str(twice))
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\x80\x81\xff")
+    with pytest.raises(UserError, match="is not a UTF-8 text file"):
+        load_config(str(binary))
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(UserError, match="folder.yaml is a folder, not a YAML file"):
+        load_config(str(tmp_path / "folder.yaml"))
+    with pytest.raises(UserError, match="the key 'size' is given twice"):
+        load_config("synth", ["data.video={size: 8, size: 9}"])
+
+
+def test_an_empty_preset_loads_on_the_built_in_defaults(tmp_path):
+    """The defaults agree with each other: SimMMDG's jittered sampling, so no decoded-clip cache."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    config = load_config(str(empty))
+    assert config.data.video.sampling == "jitter" and not config.data.cache_decoded
+
+
+def test_presets_validate_checks_what_run_checks_before_it_reads_data():
+    from typer.testing import CliRunner
+
+    from mmdg_bench.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["presets", "validate", "synth", "--set",
+                                  "model.encoders.video={name: slowfast_tiny, weights: absent.pth}"])
+    assert missing.exit_code == 2 and "weight file absent.pth for model.encoders.video is not at" in missing.stderr
+    features = runner.invoke(app, ["presets", "validate", "synth", "--set", "data.source=features"])
+    assert features.exit_code == 2 and "set model.encoders.video.regime=frozen" in features.stderr
+
+
+def test_a_sweep_of_ten_million_seeds_is_refused_at_once():
+    from mmdg_bench.sweep.plan import MAX_SEEDS, parse_seeds
+
+    with pytest.raises(UserError, match=f"more than {MAX_SEEDS} seeds"):
+        parse_seeds("0-10000000")
+    with pytest.raises(UserError, match="numpy's seed range"):
+        parse_seeds("4294967296")
+    assert parse_seeds("0-2,9") == [0, 1, 2, 9]

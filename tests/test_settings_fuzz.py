@@ -16,7 +16,7 @@ from mmdg_bench.settings import Config, list_presets
 from mmdg_bench.strategies import STRATEGIES
 
 runner = CliRunner()
-MISTAKES = ["-1", "0", "nan", "inf", "abc"]
+MISTAKES = ["-1", "0", "nan", "inf", "abc", "1000000000000", "9" * 5000]
 
 
 def numeric_settings(cls: type, prefix: str = "") -> list[tuple[str, int]]:
@@ -89,3 +89,36 @@ def test_a_refused_value_names_its_range():
 @pytest.mark.parametrize("device", ["cpu", "auto", "cuda", "cuda:1"])
 def test_device_names_are_checked_when_the_config_loads(device):
     assert load_config("synth", [f"device={device}"]).device == device
+
+
+def test_every_integer_setting_has_an_upper_bound():
+    """A huge count (epochs, frames, workers, mel bands, ...) exhausts the machine: none is accepted."""
+    huge = [path for path, length, select in every_setting() if not select and length == 0
+            and typing.get_type_hints(setting_owner(path))[path.rsplit(".", 1)[-1]] is int]
+    accepted = []
+    for path in huge:
+        result = runner.invoke(app, ["presets", "validate", "synth", "--set", f"{path}=1000000000000"])
+        if result.exit_code != 2 or "must be" not in result.stderr:
+            accepted.append(f"{path}: {result.output.strip()}")
+    assert len(huge) > 20 and not accepted, accepted
+
+
+def setting_owner(path: str) -> type:
+    """The dataclass that declares the setting at dotted `path` (e.g. DataConfig for data.num_workers)."""
+    owner = Config
+    for part in path.split(".")[:-1]:
+        owner = typing.get_type_hints(owner)[part]
+    return owner
+
+
+@pytest.mark.parametrize("override, says", [
+    ("data.audio.n_mels=300", "'data.audio.n_mels' must be at most n_fft / 2 + 1 = 201"),
+    ("data.modalities=[video,video]", "'data.modalities' names video twice"),
+    ("threads=100000", "'threads' must be at most"),
+    ("optim.batch_size=60000", "more than this machine's"),
+    ("optim.epochs=" + "1" * 100_000, "the value is not one Python can read"),
+])
+def test_settings_that_would_exhaust_the_machine_are_refused(override, says):
+    overrides = [override, *(["data.video.size=2048", "data.video.num_frames=512"] if "batch" in override else [])]
+    result = runner.invoke(app, ["presets", "validate", "synth", *[a for o in overrides for a in ("--set", o)]])
+    assert result.exit_code == 2 and says in result.stderr and len(result.stderr) < 400, result.output

@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from mmdg_bench.config import load_config
+from mmdg_bench.device import require_device
 from mmdg_bench.facts import EXTRA, UNORDERED
+from mmdg_bench.models.weights import check_weights_present
 from mmdg_bench.plugins import load_plugins
 from mmdg_bench.registry import Registry
 from mmdg_bench.settings import Config, copy_preset, list_presets, preset_path
@@ -61,6 +63,10 @@ def presets_copy(name: str, path: Path | str, force: bool = False) -> Path:
 
 
 def presets_validate(file: str, overrides: list[str] = (), plugins: list[str] = ()) -> Config:
-    """Load a preset (plus overrides) and check every setting, without training: the config, or a
-    UserError naming the first setting that cannot work."""
-    return load_config(file, list(overrides), plugins=list(plugins))
+    """Load a preset (plus overrides) and check every setting, and what `run` checks before it reads any
+    data (the weight files are there, the device exists), without training: the config, or a UserError
+    naming the first thing that cannot work."""
+    config = load_config(file, list(overrides), plugins=list(plugins))
+    check_weights_present(config.model, config.data.modalities)
+    require_device(config.device)
+    return config

@@ -73,7 +73,7 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
     weights_path = check_run(folder, weights)
     check_choice(missing_as, MISSING_AS, "--missing-as")
     summary = json.loads((folder / SUMMARY).read_text())
-    config = load_config(str(folder / CONFIG))
+    config = load_config(str(folder / CONFIG), ["threads=0"])  # the thread count of the machine it trained on
     if getattr(config.data, "source", "clips") != "clips":
         raise UserError(f"{folder} trained on cached features; evaluate reads clips, so rerun it with "
                         f"data.source=clips")

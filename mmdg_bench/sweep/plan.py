@@ -54,18 +54,28 @@ class RunSpec:
         return f"{run_label(self.method, self.strategy)}/{self.target}/seed{self.seed}"
 
 
+MAX_SEEDS = 1000  # trial seeds of one sweep: beyond it, a grid is no longer a sweep but a mistake
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0-4' -> [0, 1, 2, 3, 4]; '0,3,7' -> [0, 3, 7]; ranges and lists combine: '0-2,9'."""
-    seeds = []
+    seeds = set()
+    shown = text if len(text) <= 60 else f"{text[:60]}…"
     try:
         for part in text.split(","):
             low, sep, high = part.strip().partition("-")
-            seeds += list(range(int(low), int(high) + 1)) if sep else [int(low)]
+            low, high = int(low), int(high) if sep else int(low)
+            if high - low + 1 + len(seeds) > MAX_SEEDS:
+                raise UserError(f"--seeds names more than {MAX_SEEDS} seeds ('{shown}'); a sweep runs each of them "
+                                f"for every strategy and target: name fewer")
+            seeds.update(range(low, high + 1))
     except ValueError:
-        raise UserError(f"--seeds must look like 0-4 or 0,2,5, got '{text}'") from None
+        raise UserError(f"--seeds must look like 0-4 or 0,2,5, got '{shown}'") from None
     if not seeds:
-        raise UserError(f"--seeds names no seed: '{text}'")
-    return sorted(set(seeds))
+        raise UserError(f"--seeds names no seed: '{shown}'")
+    if not all(0 <= seed < 2**32 for seed in seeds):
+        raise UserError(f"--seeds must be from 0 to {2**32 - 1} (numpy's seed range), got '{shown}'")
+    return sorted(seeds)
 
 
 def named(text: str, kind: str) -> list[str] | None:
