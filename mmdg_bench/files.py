@@ -1,9 +1,13 @@
 """Where the benchmark keeps what it makes for itself, and writing files so that a reader, or a process
 started after a crash, never sees half of one."""
 
+import errno
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+FULL = 1 << 16  # bytes left on a file system that a failed write is taken to have filled
 
 
 def cache_dir() -> Path:
@@ -19,9 +23,19 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = not isinstance(err, OSError) and free_bytes(path.parent) < FULL
         tmp.unlink(missing_ok=True)
+        if full:  # torch.save reports a full disk as a RuntimeError of its own: say what it is
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
         raise
+
+
+def free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return FULL
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -125,13 +125,21 @@ class RunFolder:
         self.path.mkdir(parents=True)
         write_text_atomically(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
 
-    def metrics(self) -> list[dict]:
+    def metrics(self, epochs: int | None = None) -> list[dict]:
+        """The first `epochs` metric lines (all by default), read up to the first that is not whole JSON:
+        a line cut short by a full disk or a kill while it was appended ends what was recorded."""
         path = self.path / METRICS
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        lines = []
+        for line in (path.read_text(errors="replace").splitlines() if path.is_file() else [])[:epochs]:
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                break
+        return lines
 
     def keep_metrics(self, epochs: int) -> list[dict]:
         """Drop metric lines past `epochs` (written after the last checkpoint); returns those kept."""
-        kept = self.metrics()[:epochs]
+        kept = self.metrics(epochs)
         write_text_atomically(self.path / METRICS, "".join(json.dumps(line) + "\n" for line in kept))
         return kept
 

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 from mmdg_bench.engine.run_folder import RunFolderBusy, run_folder_of
+from mmdg_bench.files import write_text_atomically
 from mmdg_bench.sweep.plan import RunSpec
 
 ERROR = "error.txt"
@@ -46,7 +47,11 @@ def run_spec(spec: RunSpec, threads: int = 0, wait: bool = False) -> str:
         except Exception as err:
             folder.path.mkdir(parents=True, exist_ok=True)
             reason = str(err).splitlines()[0] if str(err) else ""
-            (folder.path / ERROR).write_text(f"{type(err).__name__}: {reason}\n\n{traceback.format_exc()}")
+            try:  # on a full disk the error cannot be recorded: the outcome still says "failed"
+                write_text_atomically(folder.path / ERROR,
+                                      f"{type(err).__name__}: {reason}\n\n{traceback.format_exc()}")
+            except OSError:
+                pass
             return "failed"
     (folder.path / ERROR).unlink(missing_ok=True)
     return "skipped" if result.reused else "done"

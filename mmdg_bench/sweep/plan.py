@@ -20,6 +20,7 @@ from pathlib import Path
 from mmdg_bench.config import load_config
 from mmdg_bench.engine.run_folder import run_folder_of, run_label
 from mmdg_bench.errors import UserError, UserNotice
+from mmdg_bench.files import write_text_atomically
 from mmdg_bench.settings import Config, overridden_strategies
 
 ALL = "all"
@@ -139,8 +140,22 @@ def save_plan(plan: list[RunSpec], out: Path) -> Path:
     path = Path(out) / "sweeps" / f"{hashlib.sha256(text.encode()).hexdigest()[:10]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        path.write_text(text)
+        write_text_atomically(path, text)  # never a half-written plan (a full disk used to leave 0 bytes)
     return path
+
+
+def read_plan(path: Path) -> list[dict]:
+    """A saved plan's runs; a damaged file is one sentence naming it and the repair."""
+    try:
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, list) or not all(isinstance(r, dict) and {"preset", "strategy", "target", "seed",
+                                                                          "overrides", "out"} <= set(r) for r in raw):
+            raise ValueError("not a list of planned runs")
+    except (OSError, ValueError) as err:
+        reason = "it is empty" if isinstance(err, ValueError) and not path.stat().st_size else str(err)
+        raise UserError(f"the sweep plan {path} is damaged ({reason}): delete it, then run the sweep again "
+                        f"with the same options to write it anew") from None
+    return raw
 
 
 def saved_plans(out: Path) -> list[RunSpec]:
@@ -149,7 +164,7 @@ def saved_plans(out: Path) -> list[RunSpec]:
     names = {f.name for f in dataclasses.fields(RunSpec)}  # a plan's "label" is derived, not read
     specs = {}
     for path in sorted((Path(out) / "sweeps").glob("*.json")):
-        for raw in json.loads(path.read_text()):
+        for raw in read_plan(path):
             spec = RunSpec(**{**{k: v for k, v in raw.items() if k in names}, "overrides": tuple(raw["overrides"]),
                               "plugins": tuple(raw.get("plugins", ()))})
             if spec.run_folder or spec not in specs:

@@ -46,3 +46,23 @@ def test_the_committed_leaderboard_plans_still_name_every_committed_run():
     planned = planned_runs(COMMITTED)["synth"]
     committed = {p.parent.name for p in COMMITTED.glob("*/done")}
     assert committed == set(planned) and len(committed) == 222
+
+
+def test_a_damaged_plan_is_named_with_its_repair(tmp_path):
+    from typer.testing import CliRunner
+
+    from mmdg_bench.cli import app
+
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "0000000000.json").write_text("")  # what a full disk used to leave
+    result = CliRunner().invoke(app, ["sweep", "status", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "the sweep plan" in result.stderr and "is damaged (it is empty): delete it" in result.stderr
+
+
+def test_a_metrics_line_cut_short_ends_what_was_recorded(tmp_path):
+    from mmdg_bench.engine.run_folder import RunFolder
+
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n{"epo')  # a full disk mid-append
+    assert RunFolder(tmp_path).metrics() == [{"epoch": 1}, {"epoch": 2}]
+    assert RunFolder(tmp_path).keep_metrics(1) == [{"epoch": 1}]
