@@ -8,6 +8,7 @@ for a summary written before summaries carried it, from here. This module import
 fields (`@STRATEGIES.register("mine", family="mine", order=50, ...)`); an unknown field is refused.
 """
 
+import typing
 from dataclasses import dataclass, fields
 
 # The blocks of GMP's Tables 2 and 4 a strategy belongs to.
@@ -17,7 +18,19 @@ UNORDERED = 1000  # the display order of an entry that states none: after every 
 
 @dataclass(frozen=True)
 class Facts:
-    """A record whose unset fields (None) are left out of its dict form."""
+    """A record whose unset fields (None) are left out of its dict form; each fact is type-checked as
+    the record is made (a plugin's `order="first"` fails at its registration, not in a table)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kinds = tuple(k for k in typing.get_args(f.type) if k is not type(None)) or (f.type,)
+            kinds = tuple(typing.get_origin(k) or k for k in kinds)
+            if float in kinds:
+                kinds += (int,)
+            if value is not None and (not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds):
+                raise TypeError(f"the fact '{f.name}' must be {' or '.join(k.__name__ for k in kinds)}, "
+                                f"got {value!r}")
 
     def given(self) -> dict:
         """The fields that are set, as registered and as a summary.json records them."""

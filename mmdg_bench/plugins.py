@@ -24,6 +24,7 @@ from mmdg_bench.errors import UserError
 
 ENTRY_POINT_GROUP = "mmdg_bench.plugins"
 _loaded: set[str] = set()  # resolved plugin names already imported in this process
+_files: set[str] = set()  # the source files of the plugins imported: an error raised in one is the plugin's
 
 
 def is_path(plugin: str) -> bool:
@@ -66,7 +67,7 @@ def load_plugin(plugin: str) -> None:
     if resolved in _loaded:
         return
     try:
-        _import_path(Path(resolved)) if is_path(resolved) else importlib.import_module(resolved)
+        module = _import_path(Path(resolved)) if is_path(resolved) else importlib.import_module(resolved)
     except UserError:
         raise
     except ModuleNotFoundError as err:
@@ -74,9 +75,23 @@ def load_plugin(plugin: str) -> None:
             raise UserError(f"plugin module '{resolved}' is not installed or not on the Python path; "
                             f"give a .py path or install it") from None
         raise _failure(f"'{plugin}'", err) from None
-    except Exception as err:  # the user's code: any error it raises while importing
+    except (Exception, SystemExit) as err:  # the user's code: any error (or exit) it raises while importing
         raise _failure(f"'{plugin}'", err) from None
     _loaded.add(resolved)
+    _remember(module)
+
+
+def _remember(module) -> None:
+    """Note the plugin's source files (a package's whole folder), to tell its errors from ours."""
+    source = getattr(module, "__file__", None)
+    if source:
+        folder = Path(source).parent
+        _files.update(str(p) for p in (folder.rglob("*.py") if Path(source).name == "__init__.py" else [source]))
+
+
+def plugin_files() -> set[str]:
+    """The source files of every plugin imported in this process."""
+    return set(_files)
 
 
 def load_entry_points() -> None:
@@ -90,9 +105,10 @@ def load_entry_points() -> None:
             continue
         try:
             point.load()
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             raise _failure(f"'{point.name}' (entry point {point.value} of {ENTRY_POINT_GROUP})", err) from None
         _loaded.add(key)
+        _remember(importlib.import_module(point.module))
     _loaded.add(ENTRY_POINT_GROUP)
 
 

@@ -9,7 +9,7 @@ so that tables, plots and run summaries read them instead of guessing from names
 import fnmatch
 import importlib
 import pkgutil
-import warnings
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
@@ -17,6 +17,8 @@ from typing import Any, Generic, TypeVar
 from mmdg_bench.errors import unknown
 
 T = TypeVar("T")
+# A name becomes part of run folder names (<preset>__<method>+<strategy>__...) and of file names.
+NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]|_(?!_))*")
 
 
 class Registry(Generic[T]):
@@ -26,14 +28,20 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._info: dict[str, Any] = {}
 
-    def register(self, name: str, **facts: Any) -> Callable[[T], T]:
-        """A decorator that registers an entry with its facts; a fact the record does not have is a
-        TypeError (a plugin's typo fails at import, in one sentence)."""
+    def register(self, name: str, *, replace: bool = False, **facts: Any) -> Callable[[T], T]:
+        """A decorator that registers an entry with its facts. A fact the record does not have, or of the
+        wrong type, is a TypeError, and a name a folder cannot hold a ValueError (a plugin's mistake
+        fails at its import, in one sentence); an entry already registered under `name` is replaced
+        only with `replace=True`."""
+        if not (isinstance(name, str) and NAME.fullmatch(name)):
+            raise ValueError(f"{self.kind} name {name!r} must be letters, digits, '.', '-' and single '_' "
+                             f"(it becomes part of run folder names)")
         record = self.facts_type(**facts) if self.facts_type is not None else dict(facts)
 
         def add(entry: T) -> T:
-            if name in self._entries:
-                warnings.warn(f"{self.kind} '{name}' registered twice; the later one wins", stacklevel=2)
+            if name in self._entries and not replace:
+                raise ValueError(f"{self.kind} '{name}' is already registered; register yours under another "
+                                 f"name, or with replace=True to replace it")
             self._entries[name] = entry
             self._info[name] = record
             return entry

@@ -155,3 +155,45 @@ def test_the_cookbook_encoder_and_dataset_train(tmp_path, tiny_config, block, re
     assert result.summary["config"]["plugins"] == [str(tmp_path / block)]
     if registry == "DATASETS":
         assert result.summary["source_domains"] == ["night"]
+
+
+@pytest.mark.parametrize("code, says", [
+    ("import sys\nsys.exit(3)\n", r"plugin '.*exits\.py' could not be imported \(SystemExit: 3\)"),
+    ("from mmdg_bench.strategies import STRATEGIES\nSTRATEGIES.register('x', order='first')(object)\n",
+     r"TypeError: the fact 'order' must be int, got 'first'"),
+    ("from mmdg_bench.strategies import STRATEGIES\nSTRATEGIES.register('gmp')(object)\n",
+     r"ValueError: strategy 'gmp' is already registered; register yours under another name, or with replace=True"),
+    ("from mmdg_bench.strategies import STRATEGIES\nSTRATEGIES.register('mine/v2')(object)\n",
+     r"strategy name 'mine/v2' must be letters, digits"),
+])
+def test_a_plugins_mistake_at_import_is_one_sentence(tmp_path, monkeypatch, code, says):
+    plugin = tmp_path / "exits.py"
+    plugin.write_text(code)
+    with STRATEGIES.scoped():
+        result = CliRunner().invoke(app, ["--plugin", str(plugin), "strategies"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert re.search(says, " ".join(result.stderr.split())), result.stderr
+
+
+@pytest.mark.slow
+def test_an_error_raised_in_a_plugins_strategy_is_the_plugins(tmp_path):
+    """Not "a bug in mmdg-bench": the sentence names the plugin's file, function and line; exit 2."""
+    plugin = tmp_path / "faulty.py"
+    plugin.write_text(textwrap.dedent("""\
+        from mmdg_bench.strategies import STRATEGIES, Strategy
+
+
+        @STRATEGIES.register("faulty")
+        class Faulty(Strategy):
+            description = "raises in its first step"
+
+            def backward(self, step):
+                raise KeyError("the plugin's own mistake")
+        """))
+    with STRATEGIES.scoped():
+        result = CliRunner().invoke(app, ["--plugin", str(plugin), "run", "--strategy", "faulty", "--target", "day",
+                                          "--out", str(tmp_path / "runs"), *SET])
+    message = " ".join(result.stderr.split())
+    assert result.exit_code == 2, result.output
+    assert f"the plugin {plugin} raised KeyError" in message and "(in backward, line 9)" in message
+    assert "bug in mmdg-bench" not in message and list((tmp_path / "runs").glob("*/crash-*.txt"))

@@ -23,6 +23,7 @@ from typer.exceptions import Abort, Exit
 import mmdg_bench
 from mmdg_bench.errors import UserError, UserNotice, path_error
 from mmdg_bench.files import cache_dir, write_text_atomically
+from mmdg_bench.plugins import plugin_files
 
 
 class PipedConsole(Console):
@@ -90,17 +91,30 @@ def crash_report(err: BaseException) -> Path:
     return path
 
 
-def report_bug(err: Exception) -> int:
-    """One sentence for an error that is ours, not the user's, naming its crash report; the exit code."""
+def plugin_frame(err: BaseException) -> traceback.FrameSummary | None:
+    """The innermost frame of the traceback that stands in a plugin's code, if any."""
+    files = plugin_files()
+    return next((f for f in reversed(traceback.extract_tb(err.__traceback__)) if f.filename in files), None)
+
+
+def report_bug(err: BaseException) -> int:
+    """One sentence for an unexpected error, naming its crash report: a plugin's (raised in its code: the
+    user's mistake, exit 2), else ours (a bug, exit 70). Returns the exit code."""
     reason = str(err).splitlines()[0] if str(err) else ""
+    what = f"{type(err).__name__}: {reason}" if reason else type(err).__name__
     try:
         where = f"the traceback is in {crash_report(err)}"
     except OSError as unwritable:  # no crash report on a full or read-only disk: the traceback then
         traceback.print_exception(err)
         where = f"the traceback is above (no crash report could be written: {unwritable.strerror})"
-    errors.print(f"[bold red]error:[/] {escape(f'{type(err).__name__}: {reason}' if reason else type(err).__name__)} "
-                 f"- an unexpected error, a bug in mmdg-bench, not a mistake of yours; {escape(where)}; please "
-                 f"report it with the command", highlight=False, soft_wrap=True)
+    frame = plugin_frame(err)
+    if frame is not None:
+        sentence = (f"the plugin {frame.filename} raised {what} (in {frame.name}, line {frame.lineno}); "
+                    f"{where}; fix the plugin or leave it out")
+        errors.print(f"[bold red]error:[/] {escape(sentence)}", highlight=False, soft_wrap=True)
+        return 2
+    errors.print(f"[bold red]error:[/] {escape(what)} - an unexpected error, a bug in mmdg-bench, not a mistake of "
+                 f"yours; {escape(where)}; please report it with the command", highlight=False, soft_wrap=True)
     return BUG
 
 
@@ -136,6 +150,10 @@ def user_errors(command):
             errors.print("[yellow]interrupted:[/] nothing unfinished was marked done; the same command "
                          "resumes where it stopped", highlight=False)
             raise typer.Exit(130) from None
+        except SystemExit as err:  # sys.exit in a plugin's code is the plugin's error; ours pass through
+            if plugin_frame(err) is None:
+                raise
+            raise typer.Exit(report_bug(err)) from None
         except Exception as err:
             raise typer.Exit(report_bug(err)) from None
 
