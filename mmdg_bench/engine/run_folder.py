@@ -152,4 +152,15 @@ class RunFolder:
         (self.path / DONE).write_text("")
 
     def summary(self) -> dict:
-        return json.loads((self.path / SUMMARY).read_text())
+        """The finished run's summary; a damaged one (cut short, hand-edited) is one sentence with the repair."""
+        path = self.path / SUMMARY
+        try:
+            summary = json.loads(path.read_text())
+            if not (isinstance(summary, dict) and isinstance(summary.get("selection"), dict)
+                    and isinstance(summary.get("target_domain"), str)):
+                raise ValueError("it is not a summary as a run writes it")
+        except (OSError, ValueError) as err:
+            reason = err.strerror if isinstance(err, OSError) else str(err).splitlines()[0]
+            raise UserError(f"the summary of the finished run {self.path} is damaged ({path.name}: {reason}): "
+                            f"retrain it with --force, or delete the folder") from None
+        return summary

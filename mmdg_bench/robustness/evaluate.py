@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from mmdg_bench.engine.checkpoint import WEIGHTS, load_trainable_state
-from mmdg_bench.engine.run_folder import CONFIG, SUMMARY, RunFolder
+from mmdg_bench.engine.run_folder import CONFIG, RunFolder
 from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.files import write_text_atomically
 from mmdg_bench.robustness.conditions import MISSING_AS, Condition
@@ -48,6 +48,19 @@ def check_run(folder: Path, weights: str) -> Path:
     return path
 
 
+def read_weights(path: Path, device: str) -> dict:
+    """A run's kept weights; a damaged file (cut short, overwritten) is one sentence with the repair."""
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+        if not isinstance(state, dict):
+            raise ValueError("it does not hold a model's state")
+    except (OSError, RuntimeError, ValueError, EOFError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"the kept weights {path} cannot be read ({reason[:200]}): retrain the run with --force "
+                        f"to keep them again") from None
+    return state
+
+
 def target_loader(config, index, target: str, sources: list[str]) -> DataLoader:
     """The held-out domain's clips, read as the engine reads its target split."""
     from mmdg_bench.data import ClipDataset
@@ -72,7 +85,7 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
     folder = Path(folder)
     weights_path = check_run(folder, weights)
     check_choice(missing_as, MISSING_AS, "--missing-as")
-    summary = json.loads((folder / SUMMARY).read_text())
+    summary = RunFolder(folder).summary()
     config = load_config(str(folder / CONFIG), ["threads=0"])  # the thread count of the machine it trained on
     if getattr(config.data, "source", "clips") != "clips":
         raise UserError(f"{folder} trained on cached features; evaluate reads clips, so rerun it with "
@@ -84,7 +97,7 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
     target = summary["target_domain"]
     sources = index.sources(target)
     model = run_model(config, len(index.classes), len(sources), device)
-    load_trainable_state(model, torch.load(weights_path, weights_only=True, map_location=device))
+    load_trainable_state(model, read_weights(weights_path, device))
     loader = target_loader(config, index, target, sources)
     results = {}
     for condition in conditions:
