@@ -5,7 +5,9 @@ A run that another process is training (a second sweep, a requeued job) is repor
 once the rest is done the launcher comes back to it, waits for that process and trains whatever is
 still unfinished."""
 
+import ctypes
 import os
+import signal
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -45,13 +47,35 @@ def gpus_for(plan: list[RunSpec]) -> int:
     return torch.cuda.device_count()
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker is killed (SIGKILL) when the sweep that started it dies, however it dies (kill -9, an
+    out-of-memory kill, a Slurm time limit): left alone, it would train on, holding memory and a GPU
+    someone else needs. Linux only (prctl); elsewhere a worker ends after its current run."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
 def pin_gpu(counter, gpus: int) -> None:
-    """Pool initializer: worker i sees only GPU i mod gpus, before CUDA starts in it, so N workers on
-    one GPU share it and on several GPUs spread over them."""
+    """Worker i sees only GPU i mod gpus, before CUDA starts in it, so N workers on one GPU share it and
+    on several GPUs spread over them."""
     with counter.get_lock():
         index = counter.value
         counter.value += 1
     os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+
+
+def start_worker(parent: int, counter, gpus: int) -> None:
+    """Pool initializer: die with the sweep, and share out the GPUs."""
+    die_with_parent(parent)
+    if gpus:
+        pin_gpu(counter, gpus)
 
 
 def launch_local(plan: list[RunSpec], jobs: int, report: Report) -> Counter:
@@ -60,9 +84,8 @@ def launch_local(plan: list[RunSpec], jobs: int, report: Report) -> Counter:
     # Split the cores between the workers: oversubscribed torch threads slow every run many-fold.
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = get_context("spawn")
-    gpus = gpus_for(plan)
-    pinning = {"initializer": pin_gpu, "initargs": (context.Value("i", 0), gpus)} if gpus else {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **pinning) as pool:
+    start = {"initializer": start_worker, "initargs": (os.getpid(), context.Value("i", 0), gpus_for(plan))}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, **start) as pool:
         def run_batch(specs, wait):
             futures = [(spec, pool.submit(run_spec, spec, threads, wait)) for spec in specs]
             return ((spec, future.result()) for spec, future in futures)

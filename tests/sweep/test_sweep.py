@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -195,3 +196,47 @@ def test_compare_counts_as_missing_only_what_the_sweeps_planned(tmp_path):
     (gone / DONE).unlink()
     compared = runner.invoke(app, ["compare", out, "--format", "md"])
     assert "1 run(s) missing: pcgrad/toon/seed0 [optim.lr=0.002]" in compared.output
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, exited but not reaped by whoever adopted it, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_killing_a_sweep_kills_its_workers(tmp_path):
+    """kill -9 of the sweep (an out-of-memory kill, a time limit) must not leave its pool workers training."""
+    args = [sys.executable, "-m", "mmdg_bench", "sweep", "--strategies", "baseline,gmp", "--targets", "day",
+            "--seeds", "0", "--jobs", "2", "--out", str(tmp_path), *SET, "--set", "optim.epochs=200"]
+    sweep = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        while "epoch 1/200" not in sweep.stdout.readline():  # the workers are training
+            assert sweep.poll() is None, "the sweep ended before its workers trained"
+        workers = children_of(sweep.pid)
+        assert workers
+        os.kill(sweep.pid, signal.SIGKILL)
+        sweep.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in workers if alive(pid)], "workers outlived their sweep"
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
