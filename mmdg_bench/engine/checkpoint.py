@@ -52,6 +52,7 @@ def save_checkpoint(folder: Path, epoch: int, model, optimizer, strategy, shuffl
         "strategy": strategy.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "shuffle_rng": shuffle.get_state(),
+        "threads": torch.get_num_threads(),  # a CPU run's numbers depend on it: a resume keeps it
     }
     write_atomically(folder / CHECKPOINT, lambda tmp: torch.save(state, tmp))
 

@@ -5,9 +5,11 @@
     train_run(load_config("synth"), target="toon", out_root="results/runs")
 """
 
+import os
 import random
 import resource
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, res
 from mmdg_bench.engine.evaluate import evaluate
 from mmdg_bench.engine.run_folder import one_trainer_per_folder, run_folder_of
 from mmdg_bench.engine.selection import select_epochs
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, UserNotice
 from mmdg_bench.features import FeatureDataset, open_caches
 from mmdg_bench.losses import DOMAIN, StepLosses, detaches_unimodal_heads, loss_terms
 from mmdg_bench.methods import METHODS, attach_method
@@ -78,6 +80,19 @@ def make_optimizer(params, optim: OptimConfig) -> torch.optim.Adam:
     already does on CUDA; on a CPU it does the same arithmetic per element as the single-tensor
     loop, so results are bitwise unchanged (tests/engine/test_engine.py)."""
     return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay, foreach=True)
+
+
+def resume_threads(started_with: int | None) -> None:
+    """Resume with the thread count the run started with (a CPU run's sums, and so its numbers, depend
+    on it), capped to this machine's CPUs; a different count is said, naming both."""
+    if not started_with:
+        return
+    threads = min(started_with, os.cpu_count() or 1)
+    if threads != started_with:
+        warnings.warn(UserNotice(f"the run started with {started_with} threads and resumes with {threads}, the "
+                                 f"CPUs of this machine: from here its numbers may differ in the last digits from "
+                                 f"an uninterrupted run's"), stacklevel=2)
+    torch.set_num_threads(threads)
 
 
 def environment(config: Config, device: str) -> dict:
@@ -239,6 +254,7 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
 
     saved = None if force else load_checkpoint(folder.path)
     if saved is not None:
+        resume_threads(saved.get("threads"))
         epochs = folder.keep_metrics(restore(saved, model, optimizer, strategy, shuffle))
     else:
         folder.start(config.to_dict())

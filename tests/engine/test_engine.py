@@ -12,7 +12,7 @@ from mmdg_bench.engine.checkpoint import CHECKPOINT, WEIGHTS
 from mmdg_bench.engine.run_folder import CONFIG, DONE, METRICS, SUMMARY
 from mmdg_bench.engine.selection import select_epochs
 from mmdg_bench.engine.train import NonFiniteGradient, NullProgress, make_optimizer
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, UserNotice
 from mmdg_bench.settings import OptimConfig
 from mmdg_bench.strategies import STRATEGIES, Strategy
 
@@ -239,3 +239,34 @@ def test_the_optimizer_is_foreach_adam_and_steps_exactly_as_the_single_tensor_lo
             optimizer.step()
     for a, b in zip(net.parameters(), twin.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+def test_a_run_resumes_with_the_thread_count_it_started_with(tiny_config, tmp_path):
+    """A sweep worker's run (1 thread) resumed by `run` (the machine's default) keeps 1 thread: a CPU
+    run's sums depend on it, so a third count would be a third variant of the same run folder."""
+    before = torch.get_num_threads()
+    try:
+        whole = train_run(tiny_config("threads=1", "optim.epochs=3"), "day", tmp_path / "whole")
+        with pytest.raises(KeyboardInterrupt):
+            train_run(tiny_config("threads=1", "optim.epochs=3"), "day", tmp_path / "cut",
+                      progress=InterruptAfterFirstEpoch())
+        torch.set_num_threads(2)
+        resumed = train_run(tiny_config("optim.epochs=3"), "day", tmp_path / "cut")  # threads: torch's default
+        assert resumed.summary["environment"]["threads"] == 1
+        assert metric_lines(resumed.path) == metric_lines(whole.path)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_resume_on_a_smaller_machine_says_it_caps_the_threads(monkeypatch):
+    from mmdg_bench.engine import train
+
+    monkeypatch.setattr(train.os, "cpu_count", lambda: 1)
+    before = torch.get_num_threads()
+    try:
+        with pytest.warns(UserNotice, match="the run started with 8 threads and resumes with 1"):
+            train.resume_threads(8)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
