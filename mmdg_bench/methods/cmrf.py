@@ -7,12 +7,14 @@ clip; for each ordered modality pair (m, m') the teacher's projections are mixed
     t_{m<-m'} = lam t_m + (1 - lam) t_m',  lam ~ Beta(0.1, 0.1) redrawn until lam > 0.5,
 so the target stays nearer the student's own modality (the official lam1 > 0.5 / lam2 < 0.5 of a
 pair are this rule seen from each side). The student distils to these interpolated targets,
-flattening the representation between the modalities:
-    L_distill^m = mean_{m'} mean_i || norm(s_m,i) - norm(t_{m<-m'},i) ||^2   (x3.0; audio's x1/2),
-from `sma_start_step` on (before it the teacher is the student itself and the term's weight is 0).
-Also SupCon over the modalities' projections (x3.0) and unimodal CEs weighted mix_coef = 2.0
-(audio's halved). Teacher: before `sma_start_step` it copies the student after every optimizer
-step; from then on it is the mean of the student's weights after each step since (buffers copied).
+flattening the representation between the modalities, as the official script writes it (plain L2
+distances, summed over the partners: with three modalities each modality has two targets):
+    L_distill^m = sum_{m'} mean_i || norm(t_{m<-m'},i) - norm(s_m,i) ||_2   (x3.0; audio's x1/2),
+after `sma_start_step` optimizer steps (before, the teacher is the student itself and the term's
+weight is 0). Also SupCon over the modalities' projections (x3.0) and unimodal CEs weighted mix_coef
+= 2.0 (audio's halved). Teacher: up to step `sma_start_step` it copies the student after every
+optimizer step; from the next step on it is the mean of the student's weights at step
+`sma_start_step` and after every step since (the official count: the copy is the first snapshot).
 
 Task groups (rule: label-driven terms are classification-side, label-free alignment across
 modalities is invariance-side):
@@ -33,8 +35,7 @@ Departures from the official code:
 - the teacher runs in eval mode (its BatchNorm statistics are the student's), without gradients;
   its averaged weights are buffers (checkpointed, never optimised), its frozen backbone layers
   the student's own tensors (they never change);
-- the distillation partner average over m' (three modalities) and the squared L2 distance are our
-  reading of the official script; the Beta draws come from seeded numpy streams per step.
+- the Beta draws come from seeded numpy streams per step.
 
     mmdg-bench run --method cmrf --strategy gmp --set method.cmrf.sma_start_step=100
 """
@@ -120,8 +121,7 @@ class CMRF(StepSeeded):
         active = float(int(self.steps) >= p.sma_start_step)
         targets = self.mixed_targets(batch)
         for m in modalities:
-            distill = torch.stack([((students[m] - F.normalize(t, dim=1)) ** 2).sum(1).mean()
-                                   for t in targets[m]]).mean()
+            distill = sum(distillation(students[m], t) for t in targets[m])
             terms.append(LossTerm(f"cmrf/distill/{m}", distill, active * p.distill_coef * self.modality_factor(m),
                                   DOMAIN, modality=m))
         return terms
@@ -153,7 +153,7 @@ class CMRF(StepSeeded):
     def after_step(self) -> None:
         """The SMA teacher: a copy of the student before sma_start_step, the running mean after."""
         averaging = int(self.steps) >= self.params.sma_start_step
-        count = int(self.sma_count)
+        count = int(self.sma_count) + 1  # the snapshots already averaged, the copy at sma_start_step the first
         for kept_module, module in zip(self.teacher.modules(), self.student().modules()):
             for name, current in trained_parameters(module):
                 kept = kept_module._buffers[name]
@@ -164,6 +164,12 @@ class CMRF(StepSeeded):
         if averaging:
             self.sma_count += 1
         super().after_step()
+
+
+def distillation(student: Tensor, target: Tensor) -> Tensor:
+    """CMRF's distillation to one mixed target: the mean over clips of the plain L2 distance between
+    the normalised target (no gradient) and the normalised student projection (official script)."""
+    return torch.linalg.vector_norm(F.normalize(target, dim=1).detach() - F.normalize(student, dim=1), dim=1).mean()
 
 
 def trained_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:

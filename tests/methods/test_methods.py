@@ -205,10 +205,36 @@ def test_cmrf_terms_match_a_hand_computation():
         lam = torch.tensor(lam, dtype=torch.float32)[:, None]
         target = lam * teacher[m] + (1 - lam) * teacher[other]
         target = target / target.norm(dim=1, keepdim=True)
-        torch.testing.assert_close(terms[f"cmrf/distill/{m}"].loss, ((students[m] - target) ** 2).sum(1).mean())
+        # the official script: the plain (not squared) L2 distance, averaged over clips
+        torch.testing.assert_close(terms[f"cmrf/distill/{m}"].loss, (target - students[m]).norm(dim=1).mean())
     assert terms["cmrf/distill/video"].weight == 3.0 and terms["cmrf/distill/audio"].weight == 1.5
     assert terms["ce/video"].weight == 2.0 and terms["ce/audio"].weight == 1.0  # mix_coef, audio halved
     assert terms["ce/fused"].weight == 1.0 and terms["domain/video"].weight == 0.5  # ERM's, kept
+
+
+def test_cmrf_distillation_sums_over_partners_with_three_modalities():
+    """The official EPIC script (video, flow, audio): each modality distils to one mixed target per partner,
+    the distances summed (not averaged), audio's halved; the teacher's targets carry no gradient."""
+    from mmdg_bench.methods.cmrf import beta_above_half
+
+    modalities = ("video", "audio", "flow")
+    model = tiny_model("cmrf", modalities=modalities, sma_start_step=0)
+    batch = tiny_batch(modalities)
+    out = model(batch)
+    terms = {t.name: t for t in model.method.terms(out, batch)}
+    students = {m: model.method.projectors[m](out.features[m]) for m in modalities}
+    teacher = model.method.teacher_projections(batch)
+    rng = np.random.default_rng(derive_seed(0, "cmrf/mixup", 0))
+    for m in modalities:
+        expected = 0
+        for other in (o for o in modalities if o != m):
+            lam = torch.tensor(beta_above_half(rng, 0.1, 12), dtype=torch.float32)[:, None]
+            target = lam * teacher[m] + (1 - lam) * teacher[other]
+            expected = expected + (target / target.norm(dim=1, keepdim=True) - students[m]).norm(dim=1).mean()
+        torch.testing.assert_close(terms[f"cmrf/distill/{m}"].loss, expected)
+    assert [terms[f"cmrf/distill/{m}"].weight for m in modalities] == [3.0, 1.5, 3.0]
+    terms["cmrf/distill/video"].loss.backward()
+    assert model.encoders["video"][0].weight.grad is not None and model.encoders["audio"][0].weight.grad is None
 
 
 def test_cmrf_distils_only_from_the_start_step_on():
@@ -232,7 +258,8 @@ def test_cmrf_teacher_copies_the_student_then_averages_it():
         snapshots.append(model.encoders["video"][0].weight.detach().clone())
         model.method.after_step()
     teacher = model.method.teacher["encoders"]["video"][0].weight
-    torch.testing.assert_close(teacher, (snapshots[2] + snapshots[3]) / 2)  # steps 3 and 4 averaged
+    # the official count: the copy made at step 2 is the first snapshot, then steps 3 and 4 join it
+    torch.testing.assert_close(teacher, (snapshots[1] + snapshots[2] + snapshots[3]) / 3)
     assert not teacher.requires_grad
     assert int(model.method.sma_count) == 2 and int(model.method.steps) == 4
     # The averaged weights are state (checkpointed with the model), not parameters an optimizer sees.
