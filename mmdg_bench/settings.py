@@ -53,6 +53,7 @@ class SynthConfig:
 
 
 FRAME_SAMPLING = ("jitter", "centre")
+FRAMES_PAST_END = ("loop", "clamp")
 FRAME_DECODERS = ("cpu", "gpu")
 
 
@@ -66,6 +67,9 @@ class FramesConfig:
     # Training clips: "jitter" starts the frames at a random point of the clip (SimMMDG's SampleFrames in
     # training), "centre" centres them as evaluation always does (what data.cache_decoded needs).
     sampling: str = "jitter"
+    # A clip shorter than num_frames x stride: "loop" wraps its frames back to its start (SimMMDG's
+    # SampleFrames, out_of_bound_opt='loop'), "clamp" repeats its last frame (this benchmark before).
+    past_end: str = "loop"
     size: int = 32  # side of the square model input in training, pixels (reference: 224)
     eval_size: int = 0  # side of the centre crop outside training; 0: `size` (reference flow: 256, trained at 224)
     resize_short: int = 0  # short side resized to this, then cropped to `size` (reference: 256); 0: straight resize
@@ -85,6 +89,7 @@ class FramesConfig:
             raise UserError(f"'data.{section}.eval_size' must be positive, or 0 for 'size', and at most 4096, "
                             f"got {shown(self.eval_size)}")
         check_choice(self.sampling, FRAME_SAMPLING, f"'data.{section}.sampling'")
+        check_choice(self.past_end, FRAMES_PAST_END, f"'data.{section}.past_end'")
         if len(self.mean) != channels or len(self.std) != channels:
             raise UserError(f"'data.{section}.mean' and '.std' need {channels} values, one per channel")
         check_choice(self.decode, FRAME_DECODERS, f"'data.{section}.decode'")
@@ -298,6 +303,11 @@ def drop_default_extensions(settings: dict) -> None:
     for section in ("video", "flow"):
         if settings["data"][section]["decode"] == "cpu":
             settings["data"][section].pop("decode")
+        # Left out at its default so run folders keep their names: before this setting short clips repeated
+        # their last frame, but no recorded run ever read a short clip (none has run on real data yet, and
+        # the synthetic clips are exactly num_frames long, so loop and clamp read the same frames).
+        if settings["data"][section]["past_end"] == "loop":
+            settings["data"][section].pop("past_end")
 
 
 def list_presets() -> list[str]:

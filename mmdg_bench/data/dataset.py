@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from mmdg_bench.data.decoding import FrameSource, frame_indices, read_audio
+from mmdg_bench.data.decoding import FrameSource, frame_indices, latest_start, read_audio
 from mmdg_bench.data.index import MODALITY_PATH_COLUMNS, RANGE_COLUMNS, WHOLE_FILE, missing_files
 from mmdg_bench.data.transforms import (
     LogMel,
@@ -88,7 +88,8 @@ class FramesLoader:
     def sampled_frames(self, source: FrameSource, row, generator: torch.Generator | None = None) -> list[int]:
         """The frames this clip's input is made of: `num_frames` at `stride`, centred in its range, or
         for a jittered training clip (a `generator` given) from a start drawn uniformly among those
-        that fit the clip (SimMMDG's training-time SampleFrames)."""
+        that fit the clip (SimMMDG's training-time SampleFrames); a clip too short for them wraps to
+        its start (`past_end: loop`, SimMMDG's) or repeats its last frame (`clamp`)."""
         start, stop = (int(_range_value(row, c)) for c in self.range_columns)
         key = str(source.path)
         if start < 0 and key in self.lengths:
@@ -97,11 +98,10 @@ class FramesLoader:
             first, length = source.span(start, stop)
             if start < 0 and not source.is_folder:
                 self.lengths[key] = length
-        offset = None
+        cfg, offset = self.cfg, None
         if generator is not None and self.jitters:
-            span = (self.cfg.num_frames - 1) * self.cfg.stride + 1
-            offset = randint(max(0, length - span), generator)
-        return [first + i for i in frame_indices(length, self.cfg.num_frames, self.cfg.stride, offset)]
+            offset = randint(latest_start(length, cfg.num_frames, cfg.stride), generator)
+        return [first + i for i in frame_indices(length, cfg.num_frames, cfg.stride, offset, cfg.past_end)]
 
     def decode(self, row, generator: torch.Generator | None = None) -> tuple[torch.Tensor, list[int]]:
         """(the resized uint8 (T, C, H, W) frames, the frame numbers they were read at). Each source is

@@ -59,13 +59,30 @@ def media_errors(path: Path):
         raise MediaError(path, f"not decodable ({reason[:160]})") from None
 
 
-def frame_indices(total: int, num_frames: int, stride: int, start: int | None = None) -> list[int]:
-    """`num_frames` indices `stride` apart, centred in the clip unless `start` is given;
-    indices past the end repeat the last frame (short clips)."""
-    span = (num_frames - 1) * stride + 1
+def latest_start(total: int, num_frames: int, stride: int) -> int:
+    """The last index a clip can start at and still fit in `total` frames, measured as mmaction's
+    SampleFrames (SimMMDG's sampler) measures a clip: num_frames x stride frames, the interval after
+    its last frame included; 0 for a clip shorter than that (it then starts at its first frame)."""
+    return max(0, total - num_frames * stride)
+
+
+def frame_indices(total: int, num_frames: int, stride: int, start: int | None = None,
+                  past_end: str = "loop") -> list[int]:
+    """`num_frames` indices `stride` apart from `start`, by default centred as SampleFrames centres an
+    evaluation clip. Indices past the end of a short clip wrap to its start (past_end="loop": SampleFrames'
+    out_of_bound_opt='loop', SimMMDG's setting) or repeat its last frame (past_end="clamp").
+
+    >>> frame_indices(24, 4, 2)
+    [8, 10, 12, 14]
+    >>> frame_indices(5, 4, 2), frame_indices(5, 4, 2, past_end="clamp")
+    ([0, 2, 4, 1], [0, 2, 4, 4])
+    """
     if start is None:
-        start = max(0, (total - span) // 2)
-    return [min(start + i * stride, total - 1) for i in range(num_frames)]
+        start = (latest_start(total, num_frames, stride) + 1) // 2
+    indices = [start + i * stride for i in range(num_frames)]
+    if past_end == "loop":
+        return [i % total for i in indices]
+    return [min(i, total - 1) for i in indices]
 
 
 class FrameSource:

@@ -29,7 +29,8 @@ from mmdg_bench.models.weights import file_sha256, weights_path
 FORMAT = 1  # bump when the shard layout changes: older caches become other folders
 KEY, MANIFEST = "key.json", "manifest.json"
 KINDS = ("eval", "train")
-TIMING_SETTINGS = ("num_frames", "stride", "sampling")  # what of the video's settings times a HAC clip's audio
+# What of the video's settings times a HAC clip's audio.
+TIMING_SETTINGS = ("num_frames", "stride", "sampling", "past_end")
 
 
 def clip_keys(clips) -> list[str]:

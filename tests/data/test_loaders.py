@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from mmdg_bench.config import load_config
 from mmdg_bench.data.dataset import AudioLoader, ClipDataset, FramesLoader
-from mmdg_bench.data.decoding import FrameSource, read_audio
+from mmdg_bench.data.decoding import FrameSource, frame_indices, latest_start, read_audio
 from mmdg_bench.data.sampling import EpochSampler
 from mmdg_bench.data.transforms import LogSpectrogram, crop_box, random_flip, tukey_window, zero_frequency_band
 from mmdg_bench.errors import MediaError, UserError
@@ -104,6 +104,47 @@ def test_frame_folder_reads_the_clip_range_centred(roots):
     np.testing.assert_allclose(levels(clip, cfg.video), np.tile(expected, (3, 1)), atol=3)
 
 
+def sample_frames(total: int, clip_len: int, interval: int, offset: int | None = None) -> list[int]:
+    """mmaction's SampleFrames as SimMMDG configures it (num_clips=1, out_of_bound_opt='loop'), written
+    out from its code: a clip takes clip_len x interval frames; an evaluation clip starts at
+    int((total - that + 1) / 2) when it fits, else at 0; the indices are taken modulo the clip's length."""
+    length = clip_len * interval
+    if offset is None:
+        offset = int((total - length + 1) / 2.0) if total > length - 1 else 0
+    return [int(i) for i in np.mod(offset + np.arange(clip_len) * interval, total)]
+
+
+def training_offsets(total: int, clip_len: int, interval: int) -> set[int]:
+    """The starts SampleFrames draws a training clip from: randint(total - length + 1) when positive, else 0."""
+    spread = total - clip_len * interval + 1
+    return set(range(spread)) if spread > 0 else {0}
+
+
+@pytest.mark.parametrize("clip_len, interval", [(1, 1), (4, 2), (8, 1), (8, 4), (32, 2)])
+def test_frame_sampling_is_simmmdgs_sampleframes(clip_len, interval):
+    for total in range(1, 3 * clip_len * interval):
+        assert frame_indices(total, clip_len, interval) == sample_frames(total, clip_len, interval), total
+        starts = set(range(latest_start(total, clip_len, interval) + 1))
+        assert starts == training_offsets(total, clip_len, interval), total
+        for start in starts:  # a jittered start loops as SampleFrames does
+            assert frame_indices(total, clip_len, interval, start) == sample_frames(total, clip_len, interval, start)
+
+
+def test_a_short_clip_loops_to_its_start_or_repeats_its_last_frame(roots):
+    """24 frames asked for 16 at interval 2 (32 frames): frames 0..22, then back to 0 (SimMMDG's loop);
+    `past_end: clamp` repeats frame 23 instead. The audio window is [first, last] of the frames read."""
+    row = hac_row(roots["hac"])
+    expected = {"loop": list(range(0, 24, 2)) + [0, 2, 4, 6], "clamp": list(range(0, 24, 2)) + [23] * 4}
+    for past_end, numbers in expected.items():
+        cfg = data_config("data.video.num_frames=16", "data.video.stride=2", f"data.video.past_end={past_end}")
+        clip = dataset([row], ["video"], cfg)[0]["video"]
+        np.testing.assert_allclose(levels(clip, cfg.video)[0], [frame_level(n) for n in numbers], atol=3)
+        frames = FramesLoader("video", cfg.video, True).sampled_frames(FrameSource(row.video_path), row,
+                                                                      torch.Generator().manual_seed(0))
+        assert frames == numbers  # a training clip too short to move starts at its first frame
+        assert AudioLoader(cfg.audio, False).window(row, frames) == (0.0, numbers[-1] / 24)
+
+
 def test_flow_folders_read_u_and_v_at_half_the_frame_index(roots):
     cfg = data_config("data.flow.num_frames=3", "data.flow.stride=2")
     row = epic_row(roots["simmmdg"], "simmmdg")  # flow 19..30: 3 at interval 2, centred = 22, 24, 26
@@ -154,7 +195,7 @@ def test_without_video_the_audio_is_timed_by_the_flow_frames(roots):
     row = hac_row(roots["hac"])
     audio = dataset([row], ["flow", "audio"], cfg)[0]["audio"]
     loader = AudioLoader(cfg.audio, False)
-    flow_timed = loader.features(read_audio(row.audio_path, SAMPLE_RATE, 1.0, 7 / 24, 15 / 24))  # flow 7, 11, 15
+    flow_timed = loader.features(read_audio(row.audio_path, SAMPLE_RATE, 1.0, 6 / 24, 14 / 24))  # flow 6, 10, 14
     video_timed = dataset([row], ["video", "audio"], cfg)[0]["audio"]  # video frames 8..15
     assert torch.equal(audio, flow_timed) and not torch.equal(audio, video_timed)
 
@@ -162,7 +203,7 @@ def test_without_video_the_audio_is_timed_by_the_flow_frames(roots):
 def test_hac_flow_comes_from_the_x_and_y_mp4s(roots):
     cfg = data_config("data.flow.num_frames=3")
     clip = dataset([hac_row(roots["hac"])], ["flow"], cfg)[0]["flow"]
-    u = [frame_level(n) for n in (7, 11, 15)]  # 24 frames, 3 at interval 4 centred: 7 to 15
+    u = [frame_level(n) for n in (6, 10, 14)]  # 24 frames, 3 at interval 4 (a 12-frame clip) centred: 6 to 14
     np.testing.assert_allclose(levels(clip, cfg.flow), [u, [255 - x for x in u]], atol=3)
 
 
@@ -441,9 +482,9 @@ def test_a_cached_training_set_with_jitter_is_refused(roots):
 
 def test_a_short_flow_y_repeats_its_last_frame(tmp_path):
     root = make_hac(tmp_path / "hac", clips_per_split=1, domains=("human",), short_flow_y=3)
-    cfg = data_config("data.flow.num_frames=8", "data.flow.stride=3")  # 1, 4, ..., 22; y has frames 0..20
+    cfg = data_config("data.flow.num_frames=8", "data.flow.stride=3")  # 0, 3, ..., 21; y has frames 0..20
     clip = dataset([hac_row(root)], ["flow"], cfg)[0]["flow"]
-    numbers = range(1, 23, 3)
+    numbers = range(0, 22, 3)
     u, v = [frame_level(n) for n in numbers], [255 - frame_level(min(n, 20)) for n in numbers]
     np.testing.assert_allclose(levels(clip, cfg.flow), [u, v], atol=3)
 

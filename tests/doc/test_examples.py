@@ -1,14 +1,15 @@
-"""The examples in the docstrings of the pure strategy math run as written (TorchJD's tests/doc/ habit):
-a docstring that shows a call shows its real result."""
+"""The examples in the docstrings of the pure strategy math and frame sampling run as written (TorchJD's
+tests/doc/ habit): a docstring that shows a call shows its real result."""
 
 import doctest
 
 import pytest
 import torch
 
+import mmdg_bench.data.decoding
 import mmdg_bench.strategies.functional
 
-MODULES = [mmdg_bench.strategies.functional]
+MODULES = [mmdg_bench.strategies.functional, mmdg_bench.data.decoding]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -198,11 +198,12 @@ def test_runs_from_clips_keep_their_folder_names(tiny_config, monkeypatch):
 
     config = tiny_config()
     real = config.hash("day")
-    before = config.to_dict()  # the settings as they were before data.source, *.decode and features
+    before = config.to_dict()  # the settings as they were before data.source, *.decode, *.past_end and features
     before.pop("features")
     before["data"].pop("source")
-    before["data"]["video"].pop("decode")
-    before["data"]["flow"].pop("decode")
+    for section in ("video", "flow"):
+        before["data"][section].pop("decode")
+        before["data"][section].pop("past_end")
     monkeypatch.setattr(config_module, "drop_default_extensions", lambda settings: None)
     monkeypatch.setattr(config_module.Config, "to_dict", lambda self: before)
     assert config.hash("day") == real
@@ -210,6 +211,7 @@ def test_runs_from_clips_keep_their_folder_names(tiny_config, monkeypatch):
     frozen = ["model.encoders.video={name: slowfast_tiny, regime: frozen}",
               "model.encoders.audio={name: vggsound_r18_tiny, regime: frozen}"]  # what data.source=features needs
     assert tiny_config("data.source=features", *frozen).hash("day") != tiny_config(*frozen).hash("day")
+    assert tiny_config("data.video.past_end=clamp").hash("day") != real
 
 
 def test_one_view_keeps_centre_and_training_views_apart(weights, tmp_path):
