@@ -4,8 +4,9 @@ Per modality m: score s_m = sum over the batch of the unimodal head's true-class
 r_m = s_m / mean_{j != m} s_j, coefficient k_m = 1 - tanh(alpha r_m) for a dominant modality
 (r_m > 1), else 1, and every encoder parameter tensor's gradient g gets g <- k_m g + N(0, std(g)^2),
 the noise drawn with the (unbiased, + 1e-8) std of the unscaled gradient (GE), as the official code
-draws it. Active for the epochs in [start_epoch, end_epoch] (the engine counts epochs from 1);
-outside the window the gradients are exactly baseline's.
+draws it. Active for the epochs in [start_epoch, end_epoch], counted from 0 as the official loop
+counts them (the engine's first epoch is epoch 0 here); outside the window the gradients are exactly
+baseline's.
 
 Which gradient g is (`modulate`): OGM-GE knows only a classification loss, so by default
 (`classification`) it modulates g_c, the classification gradient, and leaves the domain-adversarial
@@ -43,7 +44,7 @@ from mmdg_bench.strategies.gradients import (
 @dataclass
 class OGMGEParams:
     alpha: float = 0.5  # modulation strength; the paper tunes it per dataset in 0.1..0.8 (GMP's alpha_k is 0.5)
-    start_epoch: int = 0  # first epoch of the modulation window (official default 0)
+    start_epoch: int = 0  # first epoch of the modulation window, counted from 0 (official default 0)
     end_epoch: int = 50  # last epoch of the window, inclusive (official default 50)
     modulate: str = "classification"  # the gradient modulated: "classification" (g_c) or "all" (see above)
 
@@ -88,7 +89,8 @@ class OGMGE(Strategy):
         self.generator = stream(seed, "ogm-ge/noise", device=next(model.parameters()).device)
 
     def active(self) -> bool:
-        return self.params.start_epoch <= self.epoch <= self.params.end_epoch
+        official_epoch = self.epoch - 1  # the official `for epoch in range(epochs)`: the first is 0
+        return self.params.start_epoch <= official_epoch <= self.params.end_epoch
 
     def backward(self, step: StepLosses) -> dict[str, float]:
         modalities = self.model.modalities

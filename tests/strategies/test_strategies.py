@@ -435,6 +435,17 @@ def test_ogm_ge_outside_its_window_is_baseline(config, batch):
     assert all(torch.equal(grads[name], baseline[name]) for name in grads)
 
 
+def test_ogm_ge_counts_its_window_from_0_as_the_official_loop(config):
+    """Official: `for epoch in range(epochs)`, modulated while starts <= epoch <= ends; the engine's
+    epochs count from 1, so its epoch e is the official e - 1 (a window [0, 2] is the first three)."""
+    def active(params: OGMGEParams) -> list[int]:
+        strategy = OGMGE(params, synth_model(config))
+        return [e for e in range(1, 6) if (strategy.start_epoch(e), strategy.active())[1]]
+
+    assert active(OGMGEParams(start_epoch=0, end_epoch=2)) == [1, 2, 3]
+    assert active(OGMGEParams(start_epoch=1, end_epoch=50)) == [2, 3, 4, 5]
+
+
 # --------------------------------------------------------------------------- #
 # Gradient-Blending
 # --------------------------------------------------------------------------- #
