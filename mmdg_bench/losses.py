@@ -82,6 +82,11 @@ class StepLosses:
     def total(self) -> torch.Tensor:
         return sum(t.value for t in self.terms)
 
+    @property
+    def authors(self) -> bool:
+        """Whether this is the first author's loss (`loss.classification: author`): the fused CE is plain."""
+        return any(t.head == FUSED and t.group == PLAIN for t in self.terms)
+
     def head_terms(self) -> list[LossTerm]:
         """The classifier heads' CE terms: the fused head first, then the modalities'."""
         return sorted((t for t in self.terms if t.head is not None), key=lambda t: t.head != FUSED)

@@ -308,6 +308,10 @@ def drop_default_extensions(settings: dict) -> None:
         # the synthetic clips are exactly num_frames long, so loop and clamp read the same frames).
         if settings["data"][section]["past_end"] == "loop":
             settings["data"][section].pop("past_end")
+    # GMP's theta at "auto" is the encoder alone, as before the setting, except under the author's loss.
+    params = settings["strategy"].get(settings["strategy"]["name"])
+    if isinstance(params, dict) and params.get("theta") == "auto" and settings["loss"]["classification"] != "author":
+        params.pop("theta")
 
 
 def list_presets() -> list[str]:

@@ -13,6 +13,13 @@ Table 4 is three blocks: the modulation variants run WITHOUT CAGP (projection: n
 projection variants WITHOUT IGDM (no k, no p), and only GMP itself combines both. Every switch is a
 setting, so any combination stays reachable: `--set strategy.gmp.projection=pcgrad`.
 
+theta_m (`theta`): the paper's is the encoder's parameters. The first author's code (train_GMP.py) also
+puts the modality's own classifier head in it, so under `loss.classification: author` (`theta: auto`)
+the unimodal head's classification gradient is scaled by k and takes part in the conflict test and
+the projection with the encoder's, as there: the domain gradient never reaches the head, so the dot
+product is the encoder's, |g_c|^2 counts the head, and g_d projected off g_c stays without a head part
+(the author's missing gradients are skipped, not zeros). `theta: encoder` keeps the heads out.
+
 Cost: one backward pass per task group through the encoders (`split_encoder_gradients`); `gmp-fast`
 approximates GMP with one.
 
@@ -38,12 +45,13 @@ from mmdg_bench.strategies.gradients import (
     require_two_modalities,
     semantic_confidences,
     split_encoder_gradients,
+    theta_parameters,
     write_gradient,
 )
 
 
 @dataclass
-class GMPParams:
+class GMPCoreParams:
     alpha_k: float = 0.5  # IGDM strength on the classification gradient (author code default)
     alpha_p: float = 0.5  # IGDM strength on the domain-invariance gradient (author code default)
     modulate_cls: bool = True  # IGDM's k on g_c (Table 4: "w/o k" turns it off)
@@ -57,6 +65,20 @@ class GMPParams:
             if not (value >= 0 and math.isfinite(value)):
                 raise UserError(f"GMP's {name} must be a finite number >= 0, got {value}")
         check_choice(self.projection, PROJECTION_NAMES, "GMP's projection")
+
+
+THETAS = ("auto", "encoder", "encoder+head")
+
+
+@dataclass
+class GMPParams(GMPCoreParams):
+    # theta_m: "encoder" (the paper's), "encoder+head" (the author's: the unimodal head too), "auto":
+    # the author's under loss.classification=author, else the paper's.
+    theta: str = "auto"
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice(self.theta, THETAS, "GMP's theta")
 
 
 # On a conflict (g_c . g_d < 0), which gradient yields: (dot, rho, sigma) -> "cls" | "dom" | "none".
@@ -81,12 +103,28 @@ class GMP(Strategy):
         require_two_modalities(model, "GMP")
         self.generator = stream(seed, "gmp/pcgrad-order", device=next(model.parameters()).device)
 
+    def with_heads(self, step: StepLosses) -> bool:
+        theta = self.params.theta
+        return theta == "encoder+head" or (theta == "auto" and step.authors)
+
     def backward(self, step: StepLosses) -> dict[str, float]:
-        grads = split_encoder_gradients(self.model, step)
-        updates, diagnostics = self.balance(step, {m: (g.cls, g.dom) for m, g in grads.items()})
+        with_heads = self.with_heads(step)
+        grads = split_encoder_gradients(self.model, step, with_heads)
+        reach = {m: self.domain_reach(m, with_heads) for m in self.model.modalities}
+        updates, diagnostics = self.balance(step, {m: (g.cls, g.dom) for m, g in grads.items()}, reach=reach)
         for m, update in updates.items():
-            write_gradient(self.model.encoder_parameters(m), update + grads[m].plain)
+            write_gradient(theta_parameters(self.model, m, with_heads), update + grads[m].plain)
         return diagnostics
+
+    def domain_reach(self, modality: str, with_heads: bool) -> Tensor | None:
+        """1 where theta_m's domain gradient can be non-zero, 0 on the unimodal head (None: everywhere)."""
+        if not with_heads:
+            return None
+        encoder = sum(p.numel() for p in self.model.encoder_parameters(modality))
+        total = sum(p.numel() for p in theta_parameters(self.model, modality, True))
+        reach = torch.zeros(total, device=next(self.model.parameters()).device)
+        reach[:encoder] = 1.0
+        return reach
 
     def ratios(self, step: StepLosses) -> tuple[Tensor, Tensor]:
         """rho^m (> 1: m leads in classification) and sigma^m (> 1: m leads in domain invariance)."""
@@ -105,9 +143,11 @@ class GMP(Strategy):
         p = tanh_modulation(sigma, self.params.alpha_p) if self.params.modulate_dom else ones
         return k, p
 
-    def project(self, g_c: Tensor, g_d: Tensor, rho: float, sigma: float) -> tuple[Tensor, str]:
+    def project(self, g_c: Tensor, g_d: Tensor, rho: float, sigma: float,
+                reach: Tensor | None = None) -> tuple[Tensor, str]:
         """CAGP (or the variant's rule) on one encoder's modulated pair: the update g_c + g_d and
-        which gradient yielded ("none", "cls", "dom"; "both" for PCGrad on a conflict)."""
+        which gradient yielded ("none", "cls", "dom"; "both" for PCGrad on a conflict). `reach` masks
+        where g_d can be non-zero (the author's theta: not on the head), also once projected."""
         dot = float(g_c @ g_d)
         if not dot < 0:  # no conflict; also a NaN gradient, kept for the engine's finite check to report
             return g_c + g_d, "none"
@@ -117,10 +157,11 @@ class GMP(Strategy):
         if choice == "cls":
             g_c = project_out(g_c, g_d)
         elif choice == "dom":
-            g_d = project_out(g_d, g_c)
+            g_d = project_out(g_d, g_c) if reach is None else project_out(g_d, g_c) * reach
         return g_c + g_d, choice
 
-    def balance(self, step: StepLosses, grads: dict[str, tuple[Tensor, Tensor]], level: str = ""):
+    def balance(self, step: StepLosses, grads: dict[str, tuple[Tensor, Tensor]], level: str = "",
+                reach: dict[str, Tensor | None] | None = None):
         """Modulate and project each modality's (g_c, g_d); returns the updates and the diagnostics."""
         rho, sigma = self.ratios(step)
         k, p = self.coefficients(rho, sigma)
@@ -128,7 +169,7 @@ class GMP(Strategy):
         rows = zip(self.model.modalities, rho.tolist(), sigma.tolist(), k.tolist(), p.tolist())
         for m, rho_m, sigma_m, k_m, p_m in rows:
             g_c, g_d = grads[m]
-            updates[m], choice = self.project(k_m * g_c, p_m * g_d, rho_m, sigma_m)
+            updates[m], choice = self.project(k_m * g_c, p_m * g_d, rho_m, sigma_m, (reach or {}).get(m))
             diagnostics.update(pair_diagnostics(m, g_c, g_d, level))
             diagnostics.update({
                 f"{m}/rho": rho_m, f"{m}/sigma": sigma_m, f"{m}/k": k_m, f"{m}/p": p_m,

@@ -21,7 +21,7 @@ from torch import Tensor
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.strategies.base import STRATEGIES
-from mmdg_bench.strategies.gmp import GMP
+from mmdg_bench.strategies.gmp import GMP, GMPCoreParams
 from mmdg_bench.strategies.gradients import head_parameters
 
 
@@ -37,6 +37,7 @@ def _gradients(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
 @STRATEGIES.register("gmp-fast", **STRATEGY_FACTS["gmp-fast"].given())
 class GMPFast(GMP):
     description = "GMP on the encoder-output (feature) gradients: one backward through the encoders (rep-grad)"
+    Params = GMPCoreParams  # no theta: the gradients are the features'
 
     def __init__(self, params, model, seed: int = 0):
         super().__init__(params, model, seed)

@@ -45,20 +45,31 @@ class EncoderGradients:
     plain: Tensor
 
 
-def split_encoder_gradients(model: MultimodalModel, step: StepLosses) -> dict[str, EncoderGradients]:
-    """g_c^m, g_d^m (and the plain part) of every encoder, flat, one backward pass per group.
+def theta_parameters(model: MultimodalModel, modality: str, with_head: bool = False) -> list[nn.Parameter]:
+    """theta_m, the parameters whose gradient a strategy splits, modulates and projects: the encoder's,
+    and with `with_head` then its unimodal head's (the first author's parameter set for GMP)."""
+    params = model.encoder_parameters(modality)
+    if with_head:
+        params = params + [p for p in model.unimodal_heads[modality].parameters() if p.requires_grad]
+    return params
 
-    Each pass but the last keeps the graph; between them the encoder gradients are stashed and
-    cleared, so each pass leaves exactly its own group's gradient there. The head gradients are
-    left in place: the classifier heads get theirs from the classification pass, the domain
-    discriminators from the domain pass, so the heads train as under `baseline`. The encoders'
+
+def split_encoder_gradients(model: MultimodalModel, step: StepLosses,
+                            with_heads: bool = False) -> dict[str, EncoderGradients]:
+    """g_c^m, g_d^m (and the plain part) of every encoder, flat, one backward pass per group; with
+    `with_heads`, of every encoder followed by its unimodal head (`theta_parameters`).
+
+    Each pass but the last keeps the graph; between them the theta gradients are stashed and
+    cleared, so each pass leaves exactly its own group's gradient there. The other head gradients
+    are left in place: the classifier heads get theirs from the classification pass, the domain
+    discriminators from the domain pass, so the heads train as under `baseline`. The thetas'
     `.grad` is left cleared, for the caller to write the combined update.
     """
     groups = [CLASSIFICATION, DOMAIN] + ([PLAIN] if step.has(PLAIN) else [])
     taken = {}
     for i, group in enumerate(groups):
         step.group(group).backward(retain_graph=i < len(groups) - 1)
-        taken[group] = {m: take_gradient(model.encoder_parameters(m)) for m in model.modalities}
+        taken[group] = {m: take_gradient(theta_parameters(model, m, with_heads)) for m in model.modalities}
     plain = taken.get(PLAIN) or {m: torch.zeros_like(taken[CLASSIFICATION][m]) for m in model.modalities}
     return {m: EncoderGradients(taken[CLASSIFICATION][m], taken[DOMAIN][m], plain[m]) for m in model.modalities}
 

@@ -224,6 +224,94 @@ def test_cagp_removes_the_conflict_and_matches_functional_cagp(config, batch):
         assert float(k_gc @ p_gd) < 0
 
 
+def authors_step(model, batch, config, alpha: float = 0.5) -> dict[str, torch.Tensor]:
+    """The first author's GMP step (train_GMP.py's train_one_step and helpers), written out from its code
+    on our model: theta_m = the encoder and its own classifier head; g_cls = d(3 CE_m)/d theta,
+    g_dom = d(0.5 CE_dom_m)/d theta, None where the loss does not reach (the head); mean true-class
+    confidences, ratios with + 1e-6; k, p = clamp(1 - tanh(alpha r), 0, 1) where r > 1, else 1; on a
+    negative dot (over the tensors both reach) g_cls is projected off g_dom when the semantic ratio is
+    >= the domain one, else g_dom off g_cls (|g|^2 over its tensors + 1e-12; a None stays None); then
+    the fused CE's backward, and theta's gradients added. Returns the gradients it leaves."""
+    def confidence(logits, targets):
+        return torch.softmax(logits, 1)[torch.arange(len(targets)), targets].mean()
+
+    def ratio_of(conf, m, domain=False):
+        others = torch.stack([c for o, c in conf.items() if o != m]).mean()
+        return others / (conf[m] + 1e-6) if domain else conf[m] / (others + 1e-6)
+
+    def coefficient(r):
+        return torch.where(r > 1.0, torch.clamp(1.0 - torch.tanh(alpha * r), 0.0, 1.0), torch.ones_like(r))
+
+    def dot(a, b):
+        return sum(((x * y).sum() for x, y in zip(a, b) if x is not None and y is not None), torch.tensor(0.0))
+
+    def project(strong, weak):
+        coeff = dot(strong, weak) / (sum((g * g).sum() for g in weak if g is not None) + 1e-12)
+        return [None if s is None else s if w is None else s - coeff * w for s, w in zip(strong, weak)]
+
+    model.zero_grad(set_to_none=True)
+    step = step_losses(model, batch, config)
+    terms = {t.name: t for t in step.terms}
+    out, modalities = step.outputs, model.modalities
+    sem = {m: confidence(out.unimodal_logits[m].detach(), step.labels) for m in modalities}
+    dom = {m: confidence(out.domain_logits[m].detach(), step.domains) for m in modalities}
+    final = {}
+    for m in modalities:
+        theta = model.encoder_parameters(m) + list(model.unimodal_heads[m].parameters())
+        g_cls = torch.autograd.grad(3.0 * terms[f"ce/{m}"].loss, theta, retain_graph=True, allow_unused=True)
+        g_dom = torch.autograd.grad(0.5 * terms[f"domain/{m}"].loss, theta, retain_graph=True, allow_unused=True)
+        sem_ratio, dom_ratio = ratio_of(sem, m), ratio_of(dom, m, domain=True)
+        g_cls = [None if g is None else g * coefficient(sem_ratio) for g in g_cls]
+        g_dom = [None if g is None else g * coefficient(dom_ratio) for g in g_dom]
+        if dot(g_cls, g_dom) < 0:
+            if sem_ratio >= dom_ratio:
+                g_cls = project(g_cls, g_dom)
+            else:
+                g_dom = project(g_dom, g_cls)
+        final[m] = (theta, [a if b is None else b if a is None else a + b for a, b in zip(g_cls, g_dom)])
+    terms["ce/fused"].loss.backward()
+    for theta, grads in final.values():
+        for p, g in zip(theta, grads):
+            if g is not None:
+                p.grad = g.clone() if p.grad is None else p.grad + g
+    return gradients(model)
+
+
+def test_gmp_under_the_authors_loss_is_the_authors_step_heads_included(config, batch):
+    """Both projection branches, over a few initialisations; the discriminators are not compared (the
+    author's are never trained: the departures table)."""
+    author = load_config("synth", [*TINY, "loss.classification=author"], strategy__name="gmp")
+    branches = set()
+    for seed in range(4):
+        model = synth_model(author, seed=seed, strategy="gmp")
+        set_conflict(model, batch, author, conflict=True)
+        want = authors_step(model, batch, author)
+        diagnostics, got = strategy_backward(GMP, GMPParams(), model, batch, author)
+        for m in model.modalities:
+            branches.add("cls" if diagnostics[f"{m}/proj_cls"] else "dom")
+            for name in (n for n in want if n.startswith((f"encoders.{m}.", f"unimodal_heads.{m}."))):
+                assert_close(got[name], want[name])
+        _, encoder_only = strategy_backward(GMP, GMPParams(theta="encoder"), model, batch, author)
+        assert not all(torch.allclose(encoder_only[n], want[n], rtol=1e-3) for n in want if "unimodal_heads" in n)
+    assert branches == {"cls", "dom"}
+
+
+def test_gmps_theta_renames_only_the_runs_it_changes(tmp_path):
+    """theta: auto is the encoder alone (as before the setting) except under the author's loss, so only
+    runs under `loss.classification: author` get new folder names; the committed leaderboard's keep theirs."""
+    from mmdg_bench.engine.run_folder import run_folder_of
+
+    def folder(*overrides, strategy="gmp") -> str:
+        config = load_config("synth", ["keep_weights=false", *overrides], strategy__name=strategy)
+        return run_folder_of(config, "day", tmp_path).path.name
+
+    assert folder() == "synth__gmp__day__seed0__5c97a2143e"  # results/synth/runs holds it
+    assert folder(strategy="gmp-no-k") == "synth__gmp-no-k__day__seed0__655491f871"
+    author = folder("loss.classification=author")
+    assert author != folder("loss.classification=author", "strategy.gmp.theta=encoder")
+    assert folder("strategy.gmp.theta=encoder+head") != folder()
+
+
 # Per variant: (k is 1, p is 1, p equals k, which gradient yields given the one CAGP would project).
 # GMP's Table 4: the modulation block runs without CAGP, the projection block without IGDM.
 VARIANT_RULES = {
@@ -516,6 +604,8 @@ def test_grad_blending_weights_the_heads(config, batch):
     ("grad-blending", ["strategy.grad-blending.normalise=two"]),
     ("ogm-ge", ["strategy.ogm-ge.modulate=domain"]),
     ("gmp", ["strategy.gmp.projection=cagpp"]),
+    ("gmp", ["strategy.gmp.theta=head"]),
+    ("gmp-fast", ["strategy.gmp-fast.theta=auto"]),  # gmp-fast acts on feature gradients: no theta
 ])
 def test_out_of_range_params_are_rejected(name, overrides):
     with pytest.raises(UserError):
@@ -525,7 +615,7 @@ def test_out_of_range_params_are_rejected(name, overrides):
 def test_in_range_params_are_accepted():
     config = load_config("synth", ["strategy.gmp.alpha_k=0", "strategy.gmp.alpha_p=1.5"], strategy__name="gmp")
     assert config.strategy.params == {"alpha_k": 0.0, "alpha_p": 1.5, "modulate_cls": True, "modulate_dom": True,
-                                      "unified": False, "projection": "cagp"}
+                                      "unified": False, "projection": "cagp", "theta": "auto"}
     # A variant is GMP with other settings, and any combination stays reachable.
     variant = load_config("synth", ["strategy.gmp-no-k.projection=cagp"], strategy__name="gmp-no-k")
     assert variant.strategy.params["modulate_cls"] is False and variant.strategy.params["projection"] == "cagp"
