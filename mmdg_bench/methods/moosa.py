@@ -4,19 +4,22 @@ SimMMDG's code with MOOSA's training step, MOOSA issue #3).
 
 SimMMDG's terms (simmmdg.py), with the translators reading masked embeddings, plus:
 - entropy-weighted heads: per clip, weights w_k = softmax_k(-H(p_k) / T) over the heads {fused,
-  unimodal...}; the heads' CE becomes mean_i sum_k w_ik CE_ik (T = 1);
-- entropy minimisation of every head, averaged over heads and clips (weight 1e-3);
+  unimodal...}; the heads' CE becomes mean_i sum_k w_ik CE_ik (T = 1); the weights are not detached
+  (as the official code computes them: their gradient sharpens the confident heads further);
+- entropy minimisation of every head, -sum p log(p + 1e-5) as the official code writes it, averaged
+  over heads and clips (weight 1e-3);
 - multimodal jigsaw: each modality's embedding cut into S parts (S = 4 for two modalities, 2 for
-  three), the M*S parts of a clip concatenated in one of P = 128 permutations drawn from the
-  (M*S)! possible ones, and an MLP (in -> 512 -> P) predicts which (CE, weight 1.0);
+  three), the M*S parts concatenated in each of P = 128 permutations drawn once from the (M*S)!
+  possible ones, and an MLP (in -> 512 -> P) predicts which (CE over every clip under every
+  permutation, B x P samples a batch, as the official code; weight 1.0). `jigsaw_samples: one` draws
+  one permutation per clip instead (the same expectation, P times fewer samples);
 - masked cross-modal translation: a random mask_ratio (0.3) of each translator input's entries zeroed.
 
 Task groups (as SimMMDG's, rule: label-driven or prediction-driven terms are classification-side,
 label-free feature alignment/self-supervision is invariance-side):
 - ERM's head CEs, replaced (same names, heads and groups as ERM's; weight 1 each): each head's
   term is mean_i w_ik CE_ik, so together they are MOOSA's entropy-weighted loss. Gradient-Blending
-  still reweighs them per head. The weights are constants (detached): they choose how much each
-  head is trained, they are not themselves trained (an assumption; the paper does not say).
+  still reweighs them per head.
 - `moosa/entropy`: classification. It sharpens the class predictions (semantic confidence).
 - `moosa/jigsaw`: domain. Label-free self-supervision on the structure of the embeddings across
   modalities (JiGen's rationale: an auxiliary task that regularises towards invariant features).
@@ -25,6 +28,9 @@ ERM's domain-adversarial terms are kept.
 
 Departures from the official code: closed-set only (no unknown class, no H-score); the shared model
 (our fused head, unimodal heads — MOOSA's per-modality CE heads are ours — and DANN discriminators);
+under `loss.classification: paper` the unimodal heads read detached features, so their
+entropy-weighted CEs train the heads only and never reach the encoders (they do in the official
+code, and here under `author` or `both`);
 widths as in simmmdg.py; parts of an embedding whose width S does not divide leave its last units
 out of the jigsaw; the permutation set, each clip's permutation, the masks and the dropout come from
 seeded streams: the set from (seed, "moosa/permutations"), the per-step draws from (seed, name, step).
@@ -40,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.facts import METHOD_FACTS
 from mmdg_bench.losses import CLASSIFICATION, DOMAIN, FUSED, LossTerm
 from mmdg_bench.methods.base import METHODS
@@ -48,6 +54,8 @@ from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.simmmdg import SimMMDG, SimMMDGParams
 from mmdg_bench.models.heads import mlp_head
 from mmdg_bench.seeding import stream
+
+JIGSAW_SAMPLES = ("all", "one")
 
 
 @dataclass
@@ -58,12 +66,15 @@ class MOOSAParams(SimMMDGParams):
     jigsaw_parts: int = 0  # S, parts per modality; 0: 4 for two modalities, 2 for three or more
     jigsaw_permutations: int = 128  # P, the permutation classes (fewer when (M*S)! < P)
     jigsaw_hidden: int = 512  # jigsaw MLP hidden width
+    # "all": every clip under every permutation (official, B x P samples); "one": one drawn per clip
+    jigsaw_samples: str = "all"
     mask_ratio: float = 0.3  # share of each translator input zeroed (official 0.3 or 0.7)
 
     def validate(self) -> None:
         super().validate()
         check_ranges("moosa", self, nonnegative=("entropy_weight", "jigsaw_weight"),
                      positive=("entropy_temperature",), fractions=("mask_ratio",), widths=("jigsaw_parts",))
+        check_choice(self.jigsaw_samples, JIGSAW_SAMPLES, "'method.moosa.jigsaw_samples'")
         if self.jigsaw_permutations < 1 or self.jigsaw_hidden < 1:
             raise UserError(f"method.moosa.jigsaw_permutations and jigsaw_hidden must be integers >= 1, got "
                             f"{self.jigsaw_permutations} and {self.jigsaw_hidden}")
@@ -74,9 +85,15 @@ def entropy(logits: Tensor) -> Tensor:
     return -(F.softmax(logits, dim=1) * F.log_softmax(logits, dim=1)).sum(1)
 
 
+def floored_entropy(logits: Tensor) -> Tensor:
+    """Per clip, -sum p log(p + 1e-5): the entropy the official code minimises."""
+    p = F.softmax(logits, dim=1)
+    return -(p * torch.log(p + 1e-5)).sum(1)
+
+
 def entropy_weights(logits: list[Tensor], temperature: float) -> Tensor:
-    """[batch, heads]: softmax over heads of -H(p_k) / T, detached (confident heads weigh more)."""
-    return F.softmax(-torch.stack([entropy(x.detach()) for x in logits], dim=1) / temperature, dim=1)
+    """[batch, heads]: softmax over heads of -H(p_k) / T (confident heads weigh more), not detached."""
+    return F.softmax(-torch.stack([entropy(x) for x in logits], dim=1) / temperature, dim=1)
 
 
 def permutation_set(parts: int, count: int, generator: torch.Generator) -> Tensor:
@@ -129,7 +146,7 @@ class MOOSA(SimMMDG):
                     for k, head in enumerate(logits)}
         terms = [replace(t, loss=weighted[t.head], weight=1.0) if t.head is not None else t
                  for t in super().terms(out, batch)]
-        entropy_min = torch.stack([entropy(x).mean() for x in logits.values()]).mean()
+        entropy_min = torch.stack([floored_entropy(x).mean() for x in logits.values()]).mean()
         return terms + [
             LossTerm("moosa/entropy", entropy_min, self.params.entropy_weight, CLASSIFICATION),
             LossTerm("moosa/jigsaw", self.jigsaw_loss(out.features), self.params.jigsaw_weight, DOMAIN),
@@ -138,9 +155,13 @@ class MOOSA(SimMMDG):
     def jigsaw_loss(self, z: dict[str, Tensor]) -> Tensor:
         joined = torch.cat([z[m] for m in self.context.modalities], dim=1)
         classes = len(self.jigsaw_columns)
-        targets = torch.randint(classes, (len(joined),), device=joined.device,
-                                generator=self.generator("moosa/jigsaw", device=joined.device))
-        shuffled = joined.gather(1, self.jigsaw_columns[targets])
+        if self.params.jigsaw_samples == "all":  # [B, P, width] -> B x P samples, clip-major
+            shuffled = joined[:, self.jigsaw_columns].flatten(0, 1)
+            targets = torch.arange(classes, device=joined.device).repeat(len(joined))
+        else:
+            targets = torch.randint(classes, (len(joined),), device=joined.device,
+                                    generator=self.generator("moosa/jigsaw", device=joined.device))
+            shuffled = joined.gather(1, self.jigsaw_columns[targets])
         return F.cross_entropy(self.jigsaw(shuffled), targets)
 
     def translator_input(self, embedding: Tensor, key: str) -> Tensor:

@@ -153,8 +153,9 @@ def test_moosa_heads_entropy_and_jigsaw_match_a_hand_computation():
         ce = -torch.log(torch.softmax(logits, 1)[torch.arange(12), labels])
         torch.testing.assert_close(terms[f"ce/{head}"].loss, (weights[:, k] * ce).mean())
         assert terms[f"ce/{head}"].weight == 1.0 and terms[f"ce/{head}"].head == head
-    torch.testing.assert_close(terms["moosa/entropy"].loss,
-                               sum(hand_entropy(h).mean() for h in heads.values()) / 3)
+    # The official entropy minimisation: -sum p log(p + 1e-5), averaged over clips and heads.
+    floored = [-(torch.softmax(h, 1) * torch.log(torch.softmax(h, 1) + 1e-5)).sum(1).mean() for h in heads.values()]
+    torch.testing.assert_close(terms["moosa/entropy"].loss, sum(floored) / 3)
     assert terms["moosa/entropy"].weight == 1e-3
     # Jigsaw: 2 modalities x 4 parts (video 8 -> parts of 2, audio 6 -> parts of 1), 128 classes.
     columns = model.method.jigsaw_columns
@@ -169,6 +170,29 @@ def test_moosa_heads_entropy_and_jigsaw_match_a_hand_computation():
             cuts.append(part)
             rest = rest[len(part):]
         assert sorted(map(tuple, cuts)) == sorted(map(tuple, parts))
+    # The official jigsaw: every clip under every one of the 128 permutations, the CE's mean over them all.
+    joined = torch.cat([out.features["video"], out.features["audio"]], 1)
+    losses = [-torch.log_softmax(model.method.jigsaw(joined[:, columns[c]]), 1)[:, c] for c in range(128)]
+    torch.testing.assert_close(terms["moosa/jigsaw"].loss, torch.cat(losses).mean())
+
+
+def test_moosas_entropy_weights_carry_gradient_as_the_official_ones():
+    """The official weights come from Categorical(...).entropy() of the live logits: a head's CE moves
+    the other heads' logits through the weights (detached, ours used not to)."""
+    model = tiny_model("moosa", trans_dropout=0.0, mask_ratio=0.0)
+    batch = tiny_batch()
+    out = model(batch)
+    fused = {t.name: t for t in model.method.terms(out, batch)}["ce/fused"].loss
+    (grad,) = torch.autograd.grad(fused, out.unimodal_logits["video"])
+    assert grad.abs().sum() > 0
+
+
+def test_moosas_jigsaw_can_draw_one_permutation_per_clip():
+    model = tiny_model("moosa", trans_dropout=0.0, mask_ratio=0.0, jigsaw_samples="one")
+    batch = tiny_batch()
+    out = model(batch)
+    terms = {t.name: t for t in model.method.terms(out, batch)}
+    columns = model.method.jigsaw_columns
     targets = torch.randint(128, (12,), generator=stream(0, "moosa/jigsaw", 0))
     joined = torch.cat([out.features["video"], out.features["audio"]], 1)
     shuffled = torch.stack([joined[i, columns[targets[i]]] for i in range(12)])
