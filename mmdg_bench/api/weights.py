@@ -6,6 +6,7 @@
     api.weights_check("H.pth.tar", encoder="vggsound_r18")
 """
 
+import dataclasses
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,9 +16,8 @@ from rich.console import Console
 from mmdg_bench.errors import UserError, did_you_mean
 from mmdg_bench.models.weights import KNOWN_FILES
 from mmdg_bench.models.weights import weights_dir as folder_of
+from mmdg_bench.models.weights_download import MODALITY_OF_CHANNELS
 from mmdg_bench.plugins import load_plugins
-
-MODALITY_OF_CHANNELS = {3: "video", 2: "flow", 1: "audio"}
 
 
 def weights_folder(weights_dir: Path | str | None = None) -> Path:
@@ -26,11 +26,20 @@ def weights_folder(weights_dir: Path | str | None = None) -> Path:
 
 
 def weights_list(weights_dir: Path | str | None = None) -> pd.DataFrame:
-    """Each known file: the encoder it loads into, its size and URL, and whether it is in the weights folder."""
+    """Each known file: the encoder it loads into, its size and URL, whether it is in the weights folder,
+    and what checks that it is the published file (`checked`)."""
     folder = weights_folder(weights_dir)
     return pd.DataFrame([{"file": known.name, "encoder": known.encoder, "MB": known.size_mb,
-                          "found": (folder / known.name).is_file(), "URL": known.url}
-                         for known in KNOWN_FILES.values()], columns=["file", "encoder", "MB", "found", "URL"])
+                          "found": (folder / known.name).is_file(), "checked": checked_by(known), "URL": known.url}
+                         for known in KNOWN_FILES.values()],
+                        columns=["file", "encoder", "MB", "found", "checked", "URL"])
+
+
+def checked_by(known) -> str:
+    """How a file is known to be the published one: the sha256 prefix its name publishes, else only that
+    its tensors fit its encoder (no checksum is published for it)."""
+    prefix = known.sha256_prefix
+    return f"sha256 {prefix}" if prefix else "unverified: no published checksum; keys and shapes only"
 
 
 def weights_download(files: list[str] | None = None, weights_dir: Path | str | None = None,
@@ -45,6 +54,7 @@ def weights_download(files: list[str] | None = None, weights_dir: Path | str | N
 class WeightsCheck(NamedTuple):
     summary: str  # what loaded into which part of the encoder
     sha256_prefix: str | None  # the published prefix the file's sha256 matched, for a known file
+    checked: str  # what shows it is the published file, or that nothing does
 
 
 def weights_check(file: str, encoder: str | None = None, weights_dir: Path | str | None = None,
@@ -62,7 +72,12 @@ def weights_check(file: str, encoder: str | None = None, weights_dir: Path | str
         raise UserError(f"{file} is not a known file: say which encoder it belongs to with --encoder NAME")
     if name not in ENCODERS:
         raise UserError(f"unknown encoder '{name}'{did_you_mean(name, ENCODERS.names())}")
-    channels = ENCODERS.get(name).in_channels
+    entry = ENCODERS.get(name)
+    if "weights" not in {f.name for f in dataclasses.fields(entry.Settings)}:
+        raise UserError(f"encoder '{name}' is trained from scratch and loads no weight file: name a pretrained "
+                        f"backbone with --encoder (`mmdg-bench weights list` shows each file's)")
+    channels = getattr(entry, "in_channels", 3)
     built = build_encoder({"name": name, "weights": file}, MODALITY_OF_CHANNELS.get(channels, "video"),
                           channels, 64, str(weights_dir) if weights_dir else None)
-    return WeightsCheck(built.load_summary, known.sha256_prefix if known else None)
+    checked = checked_by(known) if known else "not a known file: only its keys and shapes are checked"
+    return WeightsCheck(built.load_summary, known.sha256_prefix if known else None, checked)

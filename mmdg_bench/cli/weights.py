@@ -8,6 +8,7 @@ for, download and check (mmdg_bench/api/weights.py does the work).
 """
 
 import warnings
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -15,25 +16,52 @@ from rich.table import Table
 
 from mmdg_bench.cli.common import command_group, console, user_errors, warning
 
+WIDE = 320  # columns a table of the files needs to show every name and URL on one line
+
 app = command_group("Weight files of the pre-trained backbones: list, download, check.", no_args_is_help=True)
 WEIGHTS_DIR = typer.Option(None, "--weights-dir",
                            help="Folder of weight files; default: $MMDG_BENCH_WEIGHTS or ~/.cache/mmdg-bench/weights.")
 
 
+class ListFormat(str, Enum):
+    table = "table"
+    plain = "plain"
+
+
 @app.command("list")
 @user_errors
-def weights_list(weights_dir: Path = WEIGHTS_DIR):
-    """Each known file: the encoder it loads into, its size and URL, and whether it is in the weights folder."""
+def weights_list(weights_dir: Path = WEIGHTS_DIR,
+                 format: ListFormat = typer.Option(ListFormat.table, "--format",
+                                                   help="table, or plain: one tab-separated line per file.")):
+    """Each known file: the encoder it loads into, its size, whether it is in the weights folder, what
+    checks it, and its URL."""
     from mmdg_bench.api.weights import weights_folder
     from mmdg_bench.api.weights import weights_list as listing
 
-    table = Table(title=f"Weight files (looked for in {weights_folder(weights_dir)})")
-    for column in ("file", "encoder", "MB", "found", "URL"):
-        table.add_column(column, justify="right" if column == "MB" else "left")
-    for known in listing(weights_dir).itertuples(index=False):
-        table.add_row(known.file, known.encoder, f"~{known.MB:g}", "yes" if known.found else "no", known.URL)
-    console.print(table)
-    console.print("`mmdg-bench weights download` fetches the paper's three files; name others to fetch them.")
+    files = listing(weights_dir)
+    files["MB"] = [f"~{mb:g}" for mb in files["MB"]]
+    files["found"] = ["yes" if found else "no" for found in files["found"]]
+    if format == ListFormat.plain:  # whole lines, whatever the terminal: for scripts and copying URLs
+        print("\t".join(files.columns))
+        for row in files.itertuples(index=False):
+            print("\t".join(map(str, row)))
+        return
+    title = f"Weight files (looked for in {weights_folder(weights_dir)})"
+    if console.width < WIDE:  # stacked, one block per file: names and URLs whole, never cut at the edge
+        print(title)
+        for row in files.itertuples(index=False):
+            found = "found" if row.found == "yes" else "not found"
+            print(f"\n{row.file}\n  encoder  {row.encoder}, {row.MB} MB, {found}\n  checked  {row.checked}"
+                  f"\n  URL      {row.URL}")
+    else:
+        table = Table(title=title)
+        for column in files.columns:
+            table.add_column(column, justify="right" if column == "MB" else "left", overflow="fold")
+        for row in files.itertuples(index=False):
+            table.add_row(*map(str, row))
+        console.print(table)
+    console.print("`mmdg-bench weights download` fetches the paper's three files; name others to fetch them. "
+                  "`--format plain` prints each file on one line.")
 
 
 @app.command("download")
@@ -66,3 +94,5 @@ def weights_check(
     console.print(checked.summary, highlight=False)
     if checked.sha256_prefix:
         console.print(f"its sha256 starts with the published {checked.sha256_prefix}", highlight=False)
+    else:
+        console.print(checked.checked, highlight=False)

@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -128,20 +129,47 @@ def check_known(path: Path) -> None:
                         f"{known.sha256_prefix}): delete it and run `mmdg-bench weights download {path.name}`")
 
 
+# What an mmcv/mmaction2 checkpoint may hold beside tensors and plain Python values: numpy scalars and
+# arrays in its `meta` (both numpy 1.x and 2.x module names). These, and nothing else, are allowed to the
+# weights-only unpickler: a file is never unpickled in full, whatever it is called (a sha256 prefix in a
+# name checks integrity; it is no licence to run a pickle's code).
+CHECKPOINT_METADATA = [
+    np.dtype, np.ndarray, np._core.multiarray.scalar, np._core.multiarray._reconstruct,
+    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+    *(getattr(np.dtypes, name) for name in np.dtypes.__all__),  # a dtype is rebuilt from its class
+]
+METADATA_NAMES = {"numpy.dtype", "numpy.ndarray", *(f"numpy.{core}.multiarray.{f}" for core in ("core", "_core")
+                                                   for f in ("scalar", "_reconstruct")),
+                  *(f"numpy.dtypes.{name}" for name in np.dtypes.__all__)}
+
+
 def read_checkpoint(path: Path) -> object:
+    """The file's contents through torch's weights-only unpickler (tensors, plain values, numpy metadata);
+    anything else, and any way a damaged file fails, is one sentence."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        # mmcv's `meta` may hold objects the weights-only unpickler refuses. Only a file whose sha256
-        # matches a published one is unpickled in full: arbitrary pickles can run code.
-        if is_official(path):
-            log.info("%s: read in full (weights_only=False) as the published file, its sha256 checked", path.name)
-            return torch.load(path, map_location="cpu", weights_only=False)
-        reason = str(err).splitlines()[0]
-        raise UserError(f"{path} holds more than tensors ({reason}); only the known official files are "
-                        f"unpickled in full: save its state dict alone with torch.save") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise UserError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {err}") from None
+        # torch's own warnings about a damaged or old pickle (protocol, TypedStorage) say nothing a user can act on
+        with torch.serialization.safe_globals(CHECKPOINT_METADATA), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"{path} holds objects other than tensors and plain metadata ({refused_globals(path)}); "
+                        f"such objects are never unpickled, since they can run code: where you trust the "
+                        f"file, save its state dict alone with torch.save") from None
+    except Exception as err:  # a damaged file fails in torch.load in many ways: RuntimeError, EOFError, KeyError...
+        reason = (str(err).splitlines() or [""])[0][:160]
+        raise UserError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): "
+                        f"{type(err).__name__}{': ' + reason if reason else ''}") from None
+
+
+def refused_globals(path: Path) -> str:
+    """The Python objects a checkpoint would need the full unpickler for, as torch names them."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:
+        return "objects torch's weights-only unpickler refuses"
+    shown = sorted(n for n in names if n not in METADATA_NAMES)
+    return ", ".join(shown[:SHOWN]) + (", ..." if len(shown) > SHOWN else "") if shown else "unknown objects"
 
 
 def state_dict_of(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
@@ -152,8 +180,9 @@ def state_dict_of(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             state = checkpoint[key]
             break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"{path} holds no state dict: expected a mapping of tensors, or one under "
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise UserError(f"{path} holds no state dict: expected a mapping of names to tensors, or one under "
                         f"'state_dict' (mmaction2) or 'model_state_dict' (VGGSound)")
     return {k.removeprefix("module."): v for k, v in state.items()}
 

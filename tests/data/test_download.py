@@ -7,9 +7,12 @@ ignore Range, and it records every request so the tests can see what the client 
 
 import hashlib
 import io
+import socket
 import tarfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -274,6 +277,22 @@ def test_a_404_is_reported_at_once(server, tmp_path):
     with pytest.raises(UserError, match=r"/epic/missing\.tar answered HTTP 404 .* not on the server"):
         fetch(server.url + "/epic/missing.tar", tmp_path / "missing.tar", retry=FAST)
     assert len(server.requests) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_host_name_that_does_not_resolve_is_reported_at_once(tmp_path, monkeypatch):
+    """A name-resolution error is no network (or a wrong URL): one try, one sentence, no back-off (the
+    retries used to take 67 s to say the same)."""
+    tries, waits = [], []
+
+    def unresolvable(request, timeout):
+        tries.append(request.full_url)
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", unresolvable)
+    monkeypatch.setattr(time, "sleep", waits.append)
+    with pytest.raises(UserError, match=r"host name data\.example could not be resolved \(Temporary failure"):
+        fetch("https://data.example/epic/P01_01.tar", tmp_path / "P01_01.tar")
+    assert len(tries) == 1 and waits == [] and list(tmp_path.iterdir()) == []
 
 
 def hac_zip(domain: str, with_audio: bool = True) -> bytes:

@@ -3,8 +3,12 @@ in the official layouts (tiny configurations), the training regimes, and encoder
 
 import argparse
 import ast
+import warnings
+import zipfile
 from importlib import resources
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -17,7 +21,7 @@ from mmdg_bench.models.backbones.slowonly import SLOWONLY_R50, SlowOnlyNetwork
 from mmdg_bench.models.backbones.torchvision_video import MODELS
 from mmdg_bench.models.encoder_registry import ENCODERS
 from mmdg_bench.models.encoders import build_encoder, check_encoder_specs
-from mmdg_bench.models.weights import KNOWN_FILES, KnownFile, file_sha256
+from mmdg_bench.models.weights import KNOWN_FILES, KnownFile, file_sha256, load_weights
 
 TINY_INPUTS = {"slowfast_tiny": (3, 8, 32, 32), "slowonly_tiny": (2, 8, 32, 32), "vggsound_r18_tiny": (1, 40, 64)}
 
@@ -139,15 +143,71 @@ def test_a_missing_num_batches_tracked_is_accepted(tmp_path):
         assert "loaded" in tiny("vggsound_r18_tiny", weights=str(tmp_path / "old.pth")).load_summary
 
 
-def test_a_pickle_beyond_tensors_loads_only_when_it_is_a_known_official_file(tmp_path, monkeypatch):
+class Touches:
+    """Unpickling it would create a file: what an arbitrary pickle can do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+def test_a_pickle_beyond_tensors_is_never_unpickled_whatever_its_name(tmp_path, monkeypatch):
+    """The old loader unpickled in full any file whose sha256 matched the 8 hex digits of a known name;
+    now nothing beyond tensors, plain values and numpy metadata is ever unpickled."""
+    network = tiny("slowonly_tiny").network
+    marker = tmp_path / "ran"
+    path = tmp_path / "tiny.pth"
+    torch.save({"meta": {"config": argparse.Namespace(lr=0.1), "hook": Touches(marker)},
+                "state_dict": network.state_dict()}, path)
+    official = path.rename(tmp_path / f"tiny-{file_sha256(path)[:8]}.pth")
+    for known in (False, True):
+        if known:
+            monkeypatch.setitem(KNOWN_FILES, official.name, KnownFile(official.name, "http://x", 1, "slowonly_tiny"))
+        with warnings.catch_warnings(), pytest.raises(UserError, match="holds objects other than tensors") as err:
+            warnings.simplefilter("ignore")
+            tiny("slowonly_tiny", weights=str(official))
+        assert "argparse.Namespace" in str(err.value) and not marker.exists()
+
+
+def test_numpy_metadata_of_an_mmcv_checkpoint_loads(tmp_path):
     network = tiny("slowonly_tiny").network
     path = tmp_path / "tiny.pth"
-    torch.save({"meta": {"config": argparse.Namespace(lr=0.1)}, "state_dict": network.state_dict()}, path)
-    with pytest.warns(UserWarning), pytest.raises(UserError, match="holds more than tensors"):
-        tiny("slowonly_tiny", weights=str(path))
-    official = path.rename(tmp_path / f"tiny-{file_sha256(path)[:8]}.pth")
-    monkeypatch.setitem(KNOWN_FILES, official.name, KnownFile(official.name, "http://x", 1, "slowonly_tiny"))
-    assert "loaded" in tiny("slowonly_tiny", weights=str(official)).load_summary
+    meta = {"epoch": np.int64(256), "lr": np.float64(0.1), "history": np.arange(3.0), "mmcv_version": "1.3.0"}
+    torch.save({"meta": meta, "state_dict": network.state_dict()}, path)
+    with pytest.warns(UserWarning, match="not one of the known weight files"):
+        assert "loaded 122 of 122 tensors" in tiny("slowonly_tiny", weights=str(path)).load_summary
+
+
+def test_no_damage_to_a_checkpoint_escapes_as_a_traceback(tmp_path):
+    """140 damaged copies of a real checkpoint (cut short anywhere, or bytes of its pickle overwritten:
+    the old loader let KeyError and AttributeError through there): each loads or is one sentence."""
+    network = tiny("slowonly_tiny").network
+    good = tmp_path / "good.pth"
+    torch.save({"meta": {"epoch": 1}, "state_dict": network.state_dict()}, good)
+    data = good.read_bytes()
+    with zipfile.ZipFile(good) as archive:
+        entry = next(i for i in archive.infolist() if i.filename.endswith("data.pkl"))
+    start = entry.header_offset + 30 + len(entry.filename.encode()) + len(entry.extra)  # the local header's size
+    rng = np.random.default_rng(0)
+    damaged = tmp_path / "damaged.pth"
+    outcomes = {"loaded": 0, "refused": 0}
+    for i in range(140):
+        if i % 2:
+            blob = data[:int(rng.integers(0, len(data)))]
+        else:
+            blob = bytearray(data)
+            for at in rng.integers(start, start + entry.compress_size, int(rng.integers(1, 4))):
+                blob[at] = int(rng.integers(0, 256))
+        damaged.write_bytes(bytes(blob))
+        try:
+            load_weights(tiny("slowonly_tiny").network, damaged, "the flow encoder")
+            outcomes["loaded"] += 1
+        except UserError as err:
+            assert "\n" not in str(err), str(err)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 70, outcomes
 
 
 def test_a_known_name_with_other_bytes_is_refused(tmp_path, monkeypatch):

@@ -113,6 +113,25 @@ def test_download_refuses_bytes_that_are_not_the_published_ones(tmp_path, served
     assert not (tmp_path / wrong).exists()
 
 
+def test_a_file_without_a_published_checksum_is_checked_by_its_tensors(tmp_path, served, monkeypatch):
+    """H.pth.tar's sha256 is not published: it used to be accepted whatever it held; now its tensors
+    must fit its encoder, and a file that does not fit is deleted."""
+    name, content = served
+    server_root = tmp_path / "server"
+    other = build_encoder("vggsound_r18_tiny", "audio", 1, 8).network  # another encoder's tensors
+    torch.save({"state_dict": other.state_dict()}, server_root / "wrong.pth.tar")
+    (server_root / "right.pth.tar").write_bytes(content)
+    base = KNOWN_FILES[name].url.rsplit("/", 1)[0]
+    for file in ("right.pth.tar", "wrong.pth.tar"):
+        monkeypatch.setitem(KNOWN_FILES, file, KnownFile(file, f"{base}/{file}", 0.1, "slowonly_tiny"))
+    folder = tmp_path / "weights"
+    (path,) = download_weights(["right.pth.tar"], str(folder))
+    assert path.read_bytes() == content
+    with pytest.raises(UserError, match="wrong.pth.tar is not the published file .* it was deleted"):
+        download_weights(["wrong.pth.tar"], str(folder))
+    assert not (folder / "wrong.pth.tar").exists()
+
+
 def test_weights_commands_answer_mistakes_with_exit_2(tmp_path):
     unknown = runner.invoke(app, ["weights", "download", "slowfast_r101.pth", "--weights-dir", str(tmp_path)])
     assert unknown.exit_code == 2 and "unknown weight file 'slowfast_r101.pth'" in unknown.output
@@ -121,6 +140,10 @@ def test_weights_commands_answer_mistakes_with_exit_2(tmp_path):
     (tmp_path / "mine.pth").touch()
     anonymous = runner.invoke(app, ["weights", "check", "mine.pth", "--weights-dir", str(tmp_path)])
     assert anonymous.exit_code == 2 and "--encoder NAME" in anonymous.output
+    for tiny in ("tiny2d", "tiny3d"):  # these were a bug report (exit 70): they take no weight file
+        scratch = runner.invoke(app, ["weights", "check", "mine.pth", "--encoder", tiny,
+                                      "--weights-dir", str(tmp_path)])
+        assert scratch.exit_code == 2 and f"encoder '{tiny}' is trained from scratch" in scratch.output
 
 
 def test_weights_list_says_where_and_what_is_found(tmp_path):
@@ -130,3 +153,18 @@ def test_weights_list_says_where_and_what_is_found(tmp_path):
     rows = {line.split()[1]: line for line in result.output.splitlines() if ".pth" in line}
     assert " yes " in rows["H.pth.tar"] and " no " in rows[SLOWFAST_FILE]
     assert PAPER_FILES[0].url in rows[SLOWFAST_FILE] and str(tmp_path) in result.output
+    assert "sha256 0dd54025" in rows[SLOWFAST_FILE] and "unverified: no published checksum" in rows["H.pth.tar"]
+
+
+@pytest.mark.parametrize("columns", ["80", "40"])
+def test_weights_list_keeps_names_and_urls_whole_on_a_narrow_terminal(tmp_path, columns):
+    """Cut with '…' at 80 columns and when piped, the URL a user needs was unusable."""
+    result = runner.invoke(app, ["weights", "list", "--weights-dir", str(tmp_path)], env={"COLUMNS": columns})
+    assert result.exit_code == 0 and "…" not in result.output
+    lines = result.output.splitlines()
+    for known in KNOWN_FILES.values():
+        assert known.name in lines and f"  URL      {known.url}" in lines
+    plain = runner.invoke(app, ["weights", "list", "--weights-dir", str(tmp_path), "--format", "plain"])
+    rows = [line.split("\t") for line in plain.output.splitlines()]
+    assert rows[0] == ["file", "encoder", "MB", "found", "checked", "URL"]
+    assert {row[0]: row[-1] for row in rows[1:]} == {k.name: k.url for k in KNOWN_FILES.values()}

@@ -11,8 +11,10 @@ error (404, 403, ...) is reported at once. Standard library only (urllib).
 import hashlib
 import http.client
 import re
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +119,12 @@ def open_url(url: str, offset: int, timeout_s: float) -> http.client.HTTPRespons
         if err.code in RETRY_STATUS or err.code >= 500:
             raise TransientError(f"HTTP {err.code} {err.reason}") from None
         raise UserError(f"{url} answered HTTP {err.code} {err.reason}: {status_advice(err.code)}") from None
+    except urllib.error.URLError as err:
+        if isinstance(err.reason, socket.gaierror):  # no retry helps: retrying took 67 s to say the same
+            host = urllib.parse.urlsplit(url).hostname
+            raise UserError(f"the host name {host} could not be resolved ({err.reason.strerror}): this machine has "
+                            f"no network or name server, needs a proxy (HTTPS_PROXY), or the URL is wrong") from None
+        raise TransientError(describe(err)) from None
     except NETWORK_ERRORS as err:
         raise TransientError(describe(err)) from None
 
