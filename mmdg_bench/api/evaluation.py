@@ -5,13 +5,15 @@
     api.evaluate(["results/runs/synth__gmp__day__seed0__1a2b3c4d5e"], missing=["audio"], corrupt=["blur:3"])
 """
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, UserNotice
 from mmdg_bench.plugins import load_plugins
 from mmdg_bench.robustness import evaluate_run, parse_conditions
+from mmdg_bench.sweep.plan import is_plans_folder
 
 
 def evaluate(run_dirs: list[Path | str], missing: list[str] = (), corrupt: list[str] = (), weights: str = "best-val",
@@ -23,8 +25,14 @@ def evaluate(run_dirs: list[Path | str], missing: list[str] = (), corrupt: list[
     conditions = parse_conditions(list(missing), list(corrupt))
     if len(conditions) == 1:
         raise UserError("name a condition to evaluate: --missing MODALITY or --corrupt NAME:SEVERITY")
+    folders = [Path(folder) for folder in run_dirs]
+    for plans in (folder for folder in folders if is_plans_folder(folder)):  # `results/runs/*/` matches it
+        warnings.warn(UserNotice(f"skipped {plans}: it holds sweep plans, not a run"), stacklevel=2)
+    folders = [folder for folder in folders if not is_plans_folder(folder)]
+    if not folders:
+        raise UserError("no run folder to evaluate: name the folders of finished runs")
     rows = []
-    for folder in map(Path, run_dirs):
+    for folder in folders:
         results = evaluate_run(folder, conditions, weights, missing_as, device)
         rows.append({"run": folder.name, **{c.name: results[c.name]["fused"] for c in conditions}})
     return pd.DataFrame(rows, columns=["run", *(c.name for c in conditions)])

@@ -37,11 +37,12 @@ def compare_groups(results_dir: Path | str = "results/runs", selection: str = "b
 
 def compare(results_dir: Path | str = "results/runs", selection: str = "best-val", against: str | None = None,
             reference: str | None = None, robustness: bool = False, format: str | None = None,
-            numbers: bool = False) -> dict[str, pd.DataFrame] | str:
+            numbers: bool = True) -> dict[str, pd.DataFrame] | str:
     """The tables `mmdg-bench compare` prints, by title (prefixed by "<preset>/<dataset>: " when the
-    folder holds several): the shown text (rows × columns), or with `numbers` the long table of
-    numbers behind it (strategy, column, mean, std, n, ci_low, ci_high, p); with `format` (md, latex,
-    csv, json) the whole output as that text instead. Unreadable finished runs are warned about."""
+    folder holds several): the numbers behind each, one row per cell (strategy, column, mean, std, n,
+    ci_low, ci_high, p: numeric columns a notebook can compute with), or with `numbers=False` the
+    shown text (rows × columns, cells like "6.25 (n=1)"); with `format` (md, latex, csv, json) the
+    whole output as that text instead. Unreadable finished runs are warned about."""
     if format is not None:
         check_choice(format, RENDERERS, "--format")
     groups, damaged = compare_groups(results_dir, selection, against, reference, robustness)

@@ -1,6 +1,6 @@
 """`compare --robustness`: accuracy under each test-time condition (robustness.json, written by
 `mmdg-bench evaluate`) per strategy row, with the statistics of the main tables: mean ± std over
-seeds of the per-seed average over held-out domains; the drop from the clean condition and the gap
+seeds of the per-seed average over held-out domains; the change from the clean condition and the gap
 to baseline under each condition as paired differences over (target, seed) pairs with the exact
 sign-flip test (results/stats.py)."""
 
@@ -70,9 +70,9 @@ def drop_table(runs: pd.DataFrame, conditions: list[str]):
         for condition in conditions:
             test = paired_test((group[PREFIX + condition] - group[PREFIX + CLEAN]).dropna().to_numpy())
             cells.append(test_cell(row, condition, test, f"{format_signed(test.mean, test.significant)} (n={test.n})"))
-    caption = (f"Δ = accuracy under the condition − clean accuracy of the same run, mean over (target, seed) "
-               f"pairs; {MARK_RULE}.")
-    return leaderboard("Drop from the clean condition (fused target accuracy, points)", cells, caption,
+    caption = (f"Δ = accuracy under the condition − clean accuracy of the same run (negative: the condition "
+               f"costs accuracy), mean over (target, seed) pairs; {MARK_RULE}.")
+    return leaderboard("Change from the clean condition (fused target accuracy, points)", cells, caption,
                        columns=conditions)
 
 

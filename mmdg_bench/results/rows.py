@@ -109,6 +109,8 @@ def pair_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def paired(pairs: pd.DataFrame, row: str, against: str) -> PairedTest:
+    if row not in pairs.columns:  # a row without any value of the metric (a condition it was never evaluated under)
+        return paired_test([])
     return paired_test((pairs[row] - pairs[against]).dropna().to_numpy())
 
 

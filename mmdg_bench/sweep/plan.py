@@ -133,11 +133,19 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
     return plan
 
 
+PLANS_FOLDER = "sweeps"  # beside the run folders of <out>: the plans of the sweeps that wrote them
+
+
+def is_plans_folder(folder: Path) -> bool:
+    """Whether `folder` is a sweep's plans folder (what `results/runs/*/` also matches), not a run."""
+    return folder.name == PLANS_FOLDER and not (folder / "config.yaml").exists()
+
+
 def save_plan(plan: list[RunSpec], out: Path) -> Path:
     """Record the plan under <out>/sweeps/, each run with its folder name and label, so that `sweep
     status` knows the pending runs too and `compare` which planned runs are missing."""
     text = json.dumps([{**asdict(spec), "label": spec.label} for spec in plan], indent=1)
-    path = Path(out) / "sweeps" / f"{hashlib.sha256(text.encode()).hexdigest()[:10]}.json"
+    path = Path(out) / PLANS_FOLDER / f"{hashlib.sha256(text.encode()).hexdigest()[:10]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         write_text_atomically(path, text)  # never a half-written plan (a full disk used to leave 0 bytes)
@@ -163,7 +171,7 @@ def saved_plans(out: Path) -> list[RunSpec]:
     recorded one."""
     names = {f.name for f in dataclasses.fields(RunSpec)}  # a plan's "label" is derived, not read
     specs = {}
-    for path in sorted((Path(out) / "sweeps").glob("*.json")):
+    for path in sorted((Path(out) / PLANS_FOLDER).glob("*.json")):
         for raw in read_plan(path):
             spec = RunSpec(**{**{k: v for k, v in raw.items() if k in names}, "overrides": tuple(raw["overrides"]),
                               "plugins": tuple(raw.get("plugins", ()))})

@@ -17,18 +17,25 @@ from tests.readme import python_block
 
 @pytest.mark.e2e
 def test_the_readme_notebook_example_runs_and_returns_compares_tables(tmp_path):
-    scope = {"TINY": TINY, "OUT": str(tmp_path / "nb")}
+    scope = {"TINY": TINY, "OUT": str(tmp_path / "nb"), "__name__": "__main__"}
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         exec(python_block("from mmdg_bench import api"), scope)
-    runs, tables = scope["runs"], scope["tables"]
+    runs, tables, shown = scope["runs"], scope["tables"], scope["shown"]
     assert list(runs.target_domain) == ["day"] and runs.folder[0].is_dir()
-    table2 = tables["Fused target accuracy (%) (Table 2 layout)"]
+    # By default numbers a notebook can compute with (the text cells "6.25 (n=1)" were all it got).
+    numbers = tables["Fused target accuracy (%) (Table 2 layout)"]
+    assert list(numbers.columns) == ["strategy", "column", "mean", "std", "n", "ci_low", "ci_high", "p"]
+    assert numbers["mean"].dtype == float and set(numbers.strategy) == {"baseline", "gmp"}
+    table2 = shown["Fused target accuracy (%) (Table 2 layout)"]
     assert isinstance(table2, pd.DataFrame) and list(table2.index) == ["baseline", "gmp"]
     assert list(table2.columns) == ["day", "night", "Avg", "Δ vs baseline"]
-    assert table2.loc["gmp", "day"] in printed.getvalue()
+    gmp_avg = numbers[(numbers.strategy == "gmp") & (numbers.column == "Avg")]["mean"].iloc[0]
+    assert table2.loc["gmp", "Avg"].startswith(f"{gmp_avg:.2f}")
+    printed_gmp = [line.split() for line in printed.getvalue().splitlines() if line.split()[1:2] == ["gmp"]]
+    assert printed_gmp and float(printed_gmp[-1][2]) == pytest.approx(gmp_avg, abs=1e-4)
     # The same text `mmdg-bench compare --format md` prints, cell for cell.
     markdown = render_report(compare_report(collect_runs(tmp_path / "nb")[0], "best-val"), "md")
-    for title, table in tables.items():
+    for title, table in shown.items():
         assert f"### {title}" in markdown
         for row, cells in table.iterrows():
             assert f"| {row} | " + " | ".join(cells) + " |" in markdown
@@ -46,7 +53,7 @@ def test_run_returns_one_row_per_held_out_domain_and_reuses_finished_runs(tmp_pa
 def test_sweep_reports_each_runs_outcome_and_compare_gives_the_numbers(tmp_path):
     outcomes = api.sweep(strategies=["baseline", "pcgrad"], targets="day", seeds="0-1", overrides=TINY, out=tmp_path)
     assert sorted(outcomes.outcome) == ["done"] * 4 and all(outcomes.folder.map(lambda f: f.is_dir()))
-    cells = api.compare(tmp_path, numbers=True)["Fused target accuracy (%) (Table 2 layout)"]
+    cells = api.compare(tmp_path)["Fused target accuracy (%) (Table 2 layout)"]
     day = cells[(cells.strategy == "pcgrad") & (cells.column == "day")].iloc[0]
     assert day.n == 2
 

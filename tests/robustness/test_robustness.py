@@ -1,6 +1,7 @@
 """Robustness evaluation: a finished run's kept weights under a missing or corrupted modality, and
 `compare --robustness` over a tiny synthetic sweep (2 strategies × 2 held-out domains)."""
 
+import glob
 import json
 
 import pytest
@@ -25,8 +26,12 @@ def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
     runs = api.sweep(strategies=STRATEGIES, targets=["day", "night"], seeds="0", overrides=LEARNS, out=out, jobs=2)
     assert (runs.outcome == "done").all()
-    result = runner.invoke(app, ["evaluate", *map(str, runs.folder), "--missing", "audio"])
+    # As a user types `evaluate results/runs/*/`: the glob also matches the sweep's plans folder, skipped.
+    folders = sorted(glob.glob(str(out / "*/")))  # as the shell expands it: hidden folders (.locks) left out
+    assert len(folders) == len(runs) + 1
+    result = runner.invoke(app, ["evaluate", *folders, "--missing", "audio"])
     assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "it holds sweep plans, not a run" in " ".join(result.output.split())
     return out, runs
 
 
@@ -50,7 +55,7 @@ def test_compare_robustness_shows_the_drop_per_strategy(sweep):
     result = runner.invoke(app, ["compare", str(out), "--robustness", "--format", "json"])
     assert result.exit_code == 0, result.output
     tables = {t["table"].split(" (")[0]: t["cells"] for t in json.loads(result.output)}
-    drops = {c["strategy"]: c for c in tables["Drop from the clean condition"] if c["column"] == "missing:audio"}
+    drops = {c["strategy"]: c for c in tables["Change from the clean condition"] if c["column"] == "missing:audio"}
     assert set(drops) == set(STRATEGIES)
     for strategy in STRATEGIES:
         fused = [json.loads((f / ROBUSTNESS).read_text())["best-val"]["conditions"]
@@ -71,6 +76,18 @@ def test_conditions_repeat_exactly_and_accumulate_in_the_file(sweep):
     assert second["gaussian_noise:3"] == first["gaussian_noise:3"]
     conditions = json.loads((folder / ROBUSTNESS).read_text())["best-val"]["conditions"]
     assert {"clean", "missing:audio", "gaussian_noise:3", "audio_noise:5"} <= set(conditions)
+
+
+@pytest.mark.e2e
+def test_compare_robustness_with_a_condition_only_some_runs_were_evaluated_under(sweep):
+    out, runs = sweep
+    evaluate_run(runs.folder[0], parse_conditions([], ["blur:2"]))  # one run of four
+    for fmt in ("table", "json"):
+        result = runner.invoke(app, ["compare", str(out), "--robustness", "--format", fmt])
+        assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    tables = {t["table"].split(" (")[0]: t["cells"] for t in json.loads(result.output)}
+    blurred = [c for c in tables["Change from the clean condition"] if c["column"] == "blur:2"]
+    assert [c["n"] for c in blurred if c["n"]] == [1]
 
 
 @pytest.mark.e2e
