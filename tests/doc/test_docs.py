@@ -58,3 +58,13 @@ def test_every_registered_name_is_in_the_docs(registry):
     text = "\n".join(page.read_text() for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
     missing = [name for name in registry.names() if f"`{name}`" not in text]
     assert not missing, f"registered {registry.kind} names the docs never mention: {missing}"
+
+
+def test_every_relative_link_of_the_readme_and_the_docs_leads_to_a_file():
+    """The README once said "see the cookbook" with nothing there."""
+    from tests.readme import PAGES
+
+    dead = [(page.name, target) for page in PAGES
+            for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text())
+            if not target.startswith(("http://", "https://")) and not (page.parent / target).exists()]
+    assert not dead, f"links to nothing: {dead}"
