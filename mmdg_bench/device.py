@@ -1,5 +1,5 @@
-"""Which device a run uses, and the forward-pass precision on it: the two facts that the engine and the
-feature-cache builder share.
+"""Which device a run uses, the forward-pass precision on it, and how many loader workers this machine
+runs: the facts that the engine and the feature-cache builder share.
 
 - `device: auto` is the GPU when torch sees one, else the CPU; a CUDA device this machine does not
   have is refused in one sentence where a run starts (not where it is planned: a Slurm sweep is
@@ -8,13 +8,16 @@ feature-cache builder share.
   gradients and every strategy's arithmetic on them stay float32, so no gradient scaling is needed
   and no strategy ever sees a scaled gradient. fp16 is not offered for that reason: its GradScaler
   would hand strategies gradients multiplied by the loss scale.
+- `data.num_workers` beyond the CPUs this process may use is capped to them, with one line saying so.
 """
 
 import contextlib
+import os
+import warnings
 
 import torch
 
-from mmdg_bench.errors import UserError
+from mmdg_bench.errors import UserError, UserNotice
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16}  # precision -> autocast dtype (None: no autocast)
 
@@ -45,3 +48,14 @@ def autocast(device: str, precision: str):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=dtype)
+
+
+def usable_workers(requested: int) -> int:
+    """`data.num_workers`, at most the CPUs this process may use (a preset's 8 on a 2-core machine made
+    torch warn in every loader): the clips do not depend on it, so capping it changes no result."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if requested > cpus:
+        warnings.warn(UserNotice(f"data.num_workers={requested} is more than the {cpus} CPUs here: "
+                                 f"{cpus} loader workers"), stacklevel=2)
+        return cpus
+    return requested

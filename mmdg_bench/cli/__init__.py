@@ -7,6 +7,7 @@ name in `mmdg_bench.api`, and prints with Rich. No command module imports this f
     mmdg-bench strategies | presets | presets show synth | data synth --out DIR
 """
 
+import re
 import sys
 
 import typer
@@ -17,6 +18,19 @@ from typer.exceptions import Abort  # not in the vendored click
 
 from mmdg_bench.cli import bench, catalogue, data, evaluate, features, results, runs, sweep, weights
 from mmdg_bench.cli.common import PLUGINS, command_group, errors, report_bug, show_help_without_a_command, user_errors
+
+NOT_ONE_OF = re.compile(r"Invalid value for '(?P<option>[^']+)': (?:Value error, )?'(?P<value>[^']*)' is not one "
+                        r"of (?P<choices>.+?)\.?$")
+
+
+def plain_words(message: str) -> str:
+    """Click's and typer's wording in ours: "Invalid value for '--format': Value error, 'x' is not one of
+    'a', 'b'." reads "--format must be one of a, b, got 'x'"."""
+    match = NOT_ONE_OF.match(message)
+    if match:
+        choices = match["choices"].replace("'", "")
+        return f"{match['option']} must be one of {choices}, got '{match['value']}'"
+    return message.replace("Value error, ", "")
 
 
 class OneLineUsageErrors(TyperGroup):
@@ -30,7 +44,7 @@ class OneLineUsageErrors(TyperGroup):
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click_errors.ClickException as err:
             hint = f" (see `{err.ctx.command_path} --help`)" if getattr(err, "ctx", None) is not None else ""
-            errors.print(f"[bold red]error:[/] {escape(err.format_message())}{hint}", highlight=False,
+            errors.print(f"[bold red]error:[/] {escape(plain_words(err.format_message()))}{hint}", highlight=False,
                          soft_wrap=True)
             sys.exit(err.exit_code)
         except Abort:

@@ -63,15 +63,12 @@ def warning(message: str) -> None:
 
 @contextmanager
 def notices_as_lines():
-    """UserNotice warnings print as one "warning:" line each, as they come (once per message); other
-    warnings as Python prints them."""
+    """Every warning prints as one "warning:" line, as it comes (once per message and place): ours as
+    they are, a library's with its category (Python's own form adds a file, a line and source code
+    that a user cannot act on)."""
     with warnings.catch_warnings():
-        show_other = warnings.showwarning
-
         def show(message, category, *rest):
-            if not issubclass(category, UserNotice):
-                return show_other(message, category, *rest)
-            warning(str(message))
+            warning(str(message) if issubclass(category, UserNotice) else f"{category.__name__}: {message}")
 
         warnings.showwarning = show
         warnings.simplefilter("default", UserNotice)

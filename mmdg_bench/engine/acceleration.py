@@ -14,6 +14,8 @@ import os
 
 import torch
 
+from mmdg_bench.device import usable_workers
+
 
 def configure_backends(deterministic: bool) -> None:
     """torch's deterministic algorithms and the cuDNN/cuBLAS settings they need (a run that uses an
@@ -56,8 +58,9 @@ def to_device(batch: dict, device: str, channels_last: bool = False) -> dict:
 
 
 def loader_options(device: str, num_workers: int, prefetch: int) -> dict:
-    """DataLoader keywords for the device: pinned memory on a GPU; workers that persist across epochs
-    (each keeps its decoded cache) and prefetch `prefetch` batches each."""
+    """DataLoader keywords for the device: pinned memory on a GPU; workers (at most the CPUs) that
+    persist across epochs (each keeps its decoded cache) and prefetch `prefetch` batches each."""
+    num_workers = usable_workers(num_workers)
     options = {"num_workers": num_workers, "pin_memory": device.startswith("cuda")}
     if num_workers > 0:
         options.update(persistent_workers=True, prefetch_factor=prefetch)

@@ -9,6 +9,7 @@ One process trains a folder at a time: it holds an exclusive lock on <out>/.lock
 (outside the folder, which a fresh start deletes and recreates).
 """
 
+import contextlib
 import errno
 import fcntl
 import functools
@@ -16,7 +17,6 @@ import json
 import os
 import shutil
 import socket
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -50,27 +50,47 @@ def run_folder_of(config, target: str, out_root: Path | str) -> "RunFolder":
     return RunFolder(Path(out_root) / run_name(config.preset, label, target, config.seed, config.hash(target)))
 
 
-@contextmanager
-def exclusive_lock(path: Path, what: str, wait: bool = False):
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str, wait: bool = False, discard=None):
     """Hold a POSIX record lock (fcntl) on `path` for the block. Such a lock works across the hosts of
     a shared file system (NFS, Lustre) and is released by the OS when its holder dies, so a killed
     process never blocks the next one. Raises RunFolderBusy when another process holds it (or waits
-    for it with `wait`). The holder writes its pid and host into the file, to be named to the others."""
+    for it with `wait`). The holder writes its pid and host into the file, to be named to the others.
+    When `discard()` says so after the block, the holder removes the lock file (and its folder when
+    empty) before letting go; a process that locked a file removed meanwhile locks the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:  # closing the descriptor releases the lock
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError as err:
+            os.close(fd)
             if err.errno not in (errno.EACCES, errno.EAGAIN):
                 raise
             raise RunFolderBusy(f"{what} is being trained by another process ({lock_holder(path)}); "
                                 f"wait for it to finish or stop that process, then run again") from None
+        if same_file(fd, path):
+            break
+        os.close(fd)  # its holder removed it while this process waited: lock the file there now
+    try:  # closing the descriptor releases the lock
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
         yield
     finally:
-        os.close(fd)
+        try:
+            if discard is not None and discard():
+                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # only when no other lock file is there
+        finally:
+            os.close(fd)
+
+
+def same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def lock_holder(path: Path) -> str:
@@ -87,8 +107,14 @@ def one_trainer_per_folder(train):
 
     @functools.wraps(train)
     def locked(config, target: str, out_root, *args, **kwargs):
-        with run_folder_of(config, target, out_root).lock():
-            return train(config, target, out_root, *args, **kwargs)
+        folder, root_existed = run_folder_of(config, target, out_root), Path(out_root).exists()
+        try:  # a run refused before its folder exists leaves nothing behind (it used to leave .locks/)
+            with folder.lock(discard=lambda: not folder.path.exists()):
+                return train(config, target, out_root, *args, **kwargs)
+        finally:
+            if not root_existed:
+                with contextlib.suppress(OSError):
+                    Path(out_root).rmdir()  # only when empty
 
     return locked
 
@@ -104,9 +130,9 @@ class RunFolder:
     def lock_path(self) -> Path:
         return self.path.parent / LOCKS / f"{self.path.name}.lock"
 
-    def lock(self, wait: bool = False):
+    def lock(self, wait: bool = False, discard=None):
         """The exclusive lock of this run folder, as a context manager (see `exclusive_lock`)."""
-        return exclusive_lock(self.lock_path, f"run folder {self.path}", wait)
+        return exclusive_lock(self.lock_path, f"run folder {self.path}", wait, discard)
 
     def is_locked(self) -> bool:
         """Whether another process holds the lock now (is training this run)."""

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmdg_bench.data import ClipDataset, load_index
-from mmdg_bench.device import autocast, resolve_device
+from mmdg_bench.device import autocast, resolve_device, usable_workers
 from mmdg_bench.errors import UserError
 from mmdg_bench.features.cache import (
     KEY,
@@ -142,7 +142,7 @@ def build_modality(config, modality: str, index, device: str, report: BuildRepor
     started = time.perf_counter()
     for shard in todo:
         loader = DataLoader(Views(datasets[shard.kind], modality, shard.items),
-                            batch_size=config.features.batch_size, num_workers=config.data.num_workers)
+                            batch_size=config.features.batch_size, num_workers=usable_workers(config.data.num_workers))
         features = pooled_features(network, loader, device, config.precision, advance)
         if shard.kind == "train":
             features = features.view(len(shard.clip_keys), config.features.views, -1)

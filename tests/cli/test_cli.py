@@ -1,6 +1,7 @@
 """The command line as a user types it: the contract's commands and every bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -228,7 +229,30 @@ def test_more_bad_input_is_one_sentence_and_exit_2(args, fragments):
 def test_an_unknown_cluster_is_refused_by_the_parser():
     result = invoke("sweep", "--launcher", "submitit", "--cluster", "nonsense")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "'nonsense' is not one of 'slurm', 'local', 'debug'" in result.output
+    # In our words, not click's "Invalid value for '--cluster': Value error, 'nonsense' is not one of ...".
+    assert "--cluster must be one of slurm, local, debug, got 'nonsense'" in result.output
+    assert "Value error" not in result.output
+
+
+def test_a_librarys_warning_is_one_line():
+    """Python prints a warning with its file, line and source code; a command prints one line."""
+    import warnings
+
+    from mmdg_bench.cli.common import errors, notices_as_lines
+
+    with errors.capture() as captured, notices_as_lines():
+        warnings.warn("something a library says", UserWarning, stacklevel=1)
+    assert captured.get().strip() == "warning: UserWarning: something a library says"
+
+
+def test_loader_workers_are_capped_to_the_machine_with_one_line():
+    from mmdg_bench.device import usable_workers
+    from mmdg_bench.errors import UserNotice
+
+    cpus = len(os.sched_getaffinity(0))
+    with pytest.warns(UserNotice, match=f"data.num_workers={cpus + 6} is more than the {cpus} CPUs here"):
+        assert usable_workers(cpus + 6) == cpus
+    assert usable_workers(cpus) == cpus and usable_workers(0) == 0
 
 
 @pytest.mark.parametrize("command", [["run", "--target", "day"], ["sweep", "--targets", "day", "--seeds", "0"]])

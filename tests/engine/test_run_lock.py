@@ -141,3 +141,39 @@ def test_sweep_status_shows_a_locked_run_as_running(tmp_path):
     again = runner.invoke(app, ["sweep", "--strategies", "baseline", "--targets", "day", "--seeds", "0",
                                 "--out", str(out), *SET, "--dry-run"])
     assert "pending" in again.output.splitlines()[1]
+
+
+def test_a_run_refused_before_its_folder_exists_leaves_nothing_behind(tmp_path):
+    """It used to leave <out>/.locks/<run>.lock (and <out> itself, made only to hold it)."""
+    refused = [*TINY, "optim.batch_size=4096"]  # more than the training split: refused after the lock
+    fresh = tmp_path / "fresh"
+    result = CliRunner().invoke(app, ["run", "--target", "day", "--out", str(fresh), *sum(
+        (["--set", s] for s in refused), [])])
+    assert result.exit_code == 2 and "fewer than one batch" in result.output, result.output
+    assert not fresh.exists()
+    kept = tmp_path / "kept"
+    (kept / "mine.txt").parent.mkdir()
+    (kept / "mine.txt").write_text("the user's")
+    CliRunner().invoke(app, ["run", "--target", "day", "--out", str(kept), *sum((["--set", s] for s in refused), [])])
+    assert sorted(p.name for p in kept.iterdir()) == ["mine.txt"]
+
+
+def test_a_lock_file_removed_by_its_holder_is_not_locked_again(tmp_path):
+    """A process that opened the lock file before its holder removed it must not lock that removed file:
+    `same_file` tells it so, and it opens the path anew."""
+    from mmdg_bench.engine.run_folder import exclusive_lock, same_file
+
+    path = tmp_path / ".locks" / "run.lock"
+    with exclusive_lock(path, "run", discard=lambda: True):
+        assert path.exists()
+    assert not path.exists() and not path.parent.exists()
+    path.parent.mkdir()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    assert same_file(fd, path)
+    path.unlink()
+    assert not same_file(fd, path)
+    path.touch()  # the next process's new lock file
+    assert not same_file(fd, path)
+    os.close(fd)
+    with exclusive_lock(path, "run"):
+        assert json.loads(path.read_text())["pid"] == os.getpid()
