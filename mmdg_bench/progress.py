@@ -1,7 +1,9 @@
 """What a user sees while the engine works, plugged into its progress hooks: a Rich progress bar
-(`run`), or one line per epoch (`sweep`, whose runs may train in worker processes or Slurm jobs)."""
+(`run` on a terminal), or one line per epoch (`sweep`, whose runs may train in worker processes or
+Slurm jobs, and `run` into a pipe or a file, where a live bar would show only its last state)."""
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -41,7 +43,9 @@ class RichProgress(NullProgress):
             self.bar.remove_task(task)
         self.decoded = {}
         self.total_epochs = epochs
-        self.epochs = self.bar.add_task(f"{name} epochs", total=epochs, status="")
+        # The folder's name on a line of its own: in the bar's description it crowded out the counts at 80 columns.
+        self.bar.console.print(f"training {name}", highlight=False)
+        self.epochs = self.bar.add_task("epochs", total=epochs, status="")
         self.batches = self.bar.add_task("  batches", total=batches, status="")
 
     def resume(self, finished_epochs: int) -> None:
@@ -61,17 +65,28 @@ class RichProgress(NullProgress):
 
 
 class EpochLines(NullProgress):
-    """One line per finished epoch, prefixed with the run's label: `say` prints it."""
+    """One line per finished epoch, prefixed with the run's label (none: the run folder's name is said
+    when the run starts): `say` prints it."""
 
     def __init__(self, label: str, say: Callable[[str], None]):
         self.label, self.say = label, say
 
     def start_run(self, name: str, epochs: int, batches: int) -> None:
         self.epochs = epochs
+        if not self.label:
+            self.say(f"training {name}")
 
     def resume(self, finished_epochs: int) -> None:
         if finished_epochs:
-            self.say(f"{self.label}: {resume_message(finished_epochs, self.epochs)}")
+            self.say(f"{self.label or 'resumed'}: {resume_message(finished_epochs, self.epochs)}")
 
     def end_epoch(self, line: dict) -> None:
-        self.say(f"{self.label} epoch {line['epoch']}/{self.epochs}: {epoch_summary(line)}")
+        prefix = f"{self.label} " if self.label else ""
+        self.say(f"{prefix}epoch {line['epoch']}/{self.epochs}: {epoch_summary(line)}")
+
+
+def run_progress(console: Console):
+    """`run`'s progress: the live bar on a terminal, else one line per epoch (a context manager either way)."""
+    if console.is_terminal:
+        return RichProgress(console)
+    return nullcontext(EpochLines("", lambda text: console.print(text, highlight=False, soft_wrap=True)))

@@ -46,6 +46,35 @@ def test_sweep_prints_a_line_per_finished_epoch(tmp_path):
 
 
 @pytest.mark.slow
+def test_run_into_a_pipe_prints_its_folder_then_a_line_per_epoch(tmp_path):
+    """A live bar into a pipe showed only its last state, the folder's name crowding out the epoch
+    count at 80 columns ("synth__...__7827080d51 epochs val 88.3%")."""
+    result = runner.invoke(app, ["run", "--target", "day", "--out", str(tmp_path), *SET], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    (folder,) = [p.name for p in tmp_path.iterdir() if p.name.startswith("synth__")]
+    start = lines.index(f"training {folder}")
+    assert [line.split(":")[0] for line in lines[start + 1:start + 3]] == ["epoch 1/2", "epoch 2/2"]
+    assert all(len(line) <= 80 for line in lines[start:start + 3])
+
+
+def test_the_live_bar_names_the_run_on_its_own_line(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from mmdg_bench.progress import RichProgress
+
+    console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
+    with RichProgress(console) as progress:
+        progress.start_run("synth__gmp-fixed-proj-cls__day__seed0__7827080d51", 2, 8)
+        progress.end_epoch({"epoch": 1, "val": {"fused": 56.2}, "target": {"fused": 8.3}})
+    shown = console.file.getvalue()
+    assert "training synth__gmp-fixed-proj-cls__day__seed0__7827080d51" in shown
+    assert "1/2 val 56.2%  target 8.3%" in shown
+
+
+@pytest.mark.slow
 def test_clips_decoded_before_training_are_reported(tiny_config, tmp_path):
     progress = Recording()
     train_run(tiny_config(), "toon", tmp_path, progress=progress)

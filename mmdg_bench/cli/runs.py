@@ -30,12 +30,12 @@ def run(
 ):
     """Train leave-one-domain-out runs and print their accuracies."""
     from mmdg_bench.api.runs import not_a_file, resolve_runs, train_runs
-    from mmdg_bench.progress import RichProgress
+    from mmdg_bench.progress import run_progress
 
     not_a_file(out, "--out")
     config, targets = resolve_runs(preset, strategy, method, target or None, seed, set_ or [], data_root,
                                    logger or [], PLUGINS, status=console.status)
-    with RichProgress(console) as progress:
+    with run_progress(console) as progress:
         results = train_runs(config, targets, out, force, progress)
     console.print(runs_table(results))
     console.print(f"run folders are in {out}; compare them with `mmdg-bench compare {quoted(out)}`", highlight=False)
