@@ -67,7 +67,9 @@ def test_fp16_is_refused_with_the_reason():
         load_config("synth", ["precision=fp16"])
 
 
-def test_loader_options_follow_the_device():
+def test_loader_options_follow_the_device(monkeypatch):
+    # Workers are capped to the CPUs this process may use (tests/cli/test_cli.py): pretend to have 8.
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
     assert loader_options("cpu", 0, 2) == {"num_workers": 0, "pin_memory": False}
     assert loader_options("cuda", 4, 3) == {"num_workers": 4, "pin_memory": True, "persistent_workers": True,
                                             "prefetch_factor": 3}
