@@ -6,7 +6,8 @@
 One figure per preset and kind (presets are never mixed: their numbers are not comparable), small
 multiples per held-out target domain plus an "all targets" mean, one fixed colour per strategy (its
 summary's "strategy_info" colour, else the known one), a solid line for main strategies, dashed for
-GMP's Table 4 ablations, one line per configuration (leaderboard row) of a strategy.
+GMP's Table 4 ablations, one line per configuration (leaderboard row) of a strategy, each further
+configuration in a shade of the strategy's colour and a dash pattern of its own.
 """
 
 import hashlib
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
@@ -32,7 +34,9 @@ FALLBACK_PALETTE = ("#000000", "#08306b", "#3f007d", "#00441b", "#7f2704", "#014
 # Main strategies solid; GMP's Table 4 ablations dashed, so they read as variants of the solid gmp line.
 BLOCK_STYLES = {MAIN: "-", MODULATION: "--", PROJECTION: "--", EXTRA: ":"}
 UNKNOWN_STYLE = "-."
-# A strategy's further configurations (rows) keep its colour and take these dash patterns.
+# A strategy's further configurations (rows) take a shade of its colour (darker, lighter, alternately,
+# so each row has a colour of its own and the family still reads as one) and these dash patterns.
+SHADE_RANGE = 0.6  # at most this far towards black or white
 CONFIG_DASHES = ((0, (1, 1)), (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
 COEFFICIENTS = {  # GMP Eq. 9/10 quantities -> y-axis label and a reference line (None: no line)
     "rho": ("ρ: semantic dominance\nratio (1 = balanced)", 1.0),
@@ -41,6 +45,7 @@ COEFFICIENTS = {  # GMP Eq. 9/10 quantities -> y-axis label and a reference line
     "p": ("p: IGDM coefficient on g_d", None),
 }
 PANEL_INCHES = (3.0, 2.3)
+LEGEND_ENTRY_INCHES = 0.19  # one legend line at fontsize "small", spacing included
 MARKERS_UP_TO = 12  # epochs; beyond this, markers would blur the line
 
 
@@ -52,6 +57,23 @@ def strategy_colour(name: str) -> str:
         return known.colour
     digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
     return FALLBACK_PALETTE[digest % len(FALLBACK_PALETTE)]
+
+
+def shade(colour: str, t: float) -> str:
+    """`colour` moved a fraction |t| of the way towards white (t > 0) or black (t < 0)."""
+    target = 1.0 if t > 0 else 0.0
+    return to_hex(tuple(c + abs(t) * (target - c) for c in to_rgb(colour)))
+
+
+def configuration_shades(count: int) -> list[float]:
+    """The shade offsets of a strategy's `count` configurations: 0 for the first, then darker and
+    lighter by growing steps, the farthest at SHADE_RANGE, so no two rows share a colour."""
+    further = count - 1
+    steps = (further + 1) // 2
+    offsets = [0.0]
+    for i in range(further):
+        offsets.append((-1 if i % 2 == 0 else 1) * SHADE_RANGE * (i // 2 + 1) / max(steps, 1))
+    return offsets
 
 
 @dataclass(frozen=True)
@@ -66,13 +88,14 @@ def line_styles(runs: pd.DataFrame) -> dict[str, LineStyle]:
     info/ columns), else from the known strategies, else a hashed colour and a dash-dot line."""
     styles, seen = {}, {}
     first = runs.drop_duplicates(ROW)
+    shades = {s: configuration_shades(n) for s, n in first.strategy.value_counts().items()}
     for row, strategy, colour, block, order in zip(first[ROW], first.strategy, first["info/colour"],
                                                    first["info/block"], first["info/order"]):
         colour = colour if isinstance(colour, str) else strategy_colour(strategy)
         dash = BLOCK_STYLES.get(block, UNKNOWN_STYLE)
         count = seen[strategy] = seen.get(strategy, -1) + 1
         if count:
-            dash = CONFIG_DASHES[(count - 1) % len(CONFIG_DASHES)]
+            colour, dash = shade(colour, shades[strategy][count]), CONFIG_DASHES[(count - 1) % len(CONFIG_DASHES)]
         styles[row] = LineStyle(colour, dash, (UNORDERED if pd.isna(order) else order, strategy, row))
     return dict(sorted(styles.items(), key=lambda item: item[1].order))
 
@@ -145,7 +168,11 @@ def draw_curve(ax, curve: pd.DataFrame, row: str, style: LineStyle) -> None:
     marker = "o" if len(epochs) <= MARKERS_UP_TO else None
     ax.plot(epochs, curve["mean"], color=style.colour, linestyle=style.dash, marker=marker,
             markersize=3, linewidth=1.5, label=row)
-    # std is NaN for a single seed: fill_between then draws nothing, which is the honest band.
+    # std is NaN for a single seed: fill_between then draws nothing, which is the honest band. A band
+    # over one epoch has no width, so there the spread is an error bar.
+    if len(epochs) == 1:
+        ax.errorbar(epochs, curve["mean"], yerr=curve["std"], color=style.colour, capsize=3, linewidth=1)
+        return
     ax.fill_between(epochs, curve["mean"] - curve["std"], curve["mean"] + curve["std"],
                     color=style.colour, alpha=0.18, linewidth=0)
 
@@ -160,7 +187,7 @@ def draw_panel(ax, stats: pd.DataFrame, target: str, reference: float | None, st
     if reference is not None:
         ax.axhline(reference, color="0.6", linewidth=0.8, linestyle=":")
     ax.grid(alpha=0.3)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one epoch: one tick
 
 
 def legend_handles(runs: pd.DataFrame, rows: list[str], styles: dict[str, LineStyle]) -> list[Line2D]:
@@ -172,20 +199,28 @@ def legend_handles(runs: pd.DataFrame, rows: list[str], styles: dict[str, LineSt
 def draw(spec: FigureSpec, runs: pd.DataFrame) -> Figure:
     """One figure: a grid of panels, titles on the top row, y titles on the left, one legend."""
     n_rows, n_cols = len(spec.rows), len(spec.headers)
-    fig = Figure(figsize=(PANEL_INCHES[0] * n_cols + 2.2, PANEL_INCHES[1] * n_rows + 0.8), layout="constrained")
-    FigureCanvasAgg(fig)  # Agg explicitly, with no pyplot: no display, no global figure registry to leak
-    axes = fig.subplots(n_rows, n_cols, sharex=True, sharey="row", squeeze=False)
     styles = line_styles(runs)
     stats = {metric: epoch_stats(runs, metric) for row in spec.rows for metric, _ in row.panels}
+    plotted = set(pd.concat(stats.values())[ROW])
+    entries = [r for r in styles if r in plotted]
+    # Tall enough for the whole legend (title and margins included): a legend taller than the panels
+    # was cut off at the figure's edge.
+    height = max(PANEL_INCHES[1] * n_rows + 0.8, LEGEND_ENTRY_INCHES * (len(entries) + 2) + 0.4)
+    fig = Figure(figsize=(PANEL_INCHES[0] * n_cols + 2.2, height), layout="constrained")
+    FigureCanvasAgg(fig)  # Agg explicitly, with no pyplot: no display, no global figure registry to leak
+    axes = fig.subplots(n_rows, n_cols, sharex=True, sharey="row", squeeze=False)
     for r, row in enumerate(spec.rows):
         for c, (metric, target) in enumerate(row.panels):
             draw_panel(axes[r][c], stats[metric], target, row.reference, styles)
         axes[r][0].set_ylabel(row.label)
+    # Half an epoch either side: with one epoch Matplotlib's automatic limits (0.945 to 1.055) made
+    # eleven fractional ticks that ran into each other.
+    last = max((int(s.epoch.max()) for s in stats.values() if not s.empty), default=1)
+    axes[0][0].set_xlim(0.5, last + 0.5)
     for c, header in enumerate(spec.headers):
         axes[0][c].set_title(header, fontsize="medium")
         axes[-1][c].set_xlabel("epoch")
-    plotted = set(pd.concat(stats.values())[ROW])
-    fig.legend(handles=legend_handles(runs, [r for r in styles if r in plotted], styles),
+    fig.legend(handles=legend_handles(runs, entries, styles),
                loc="outside right upper", title="strategy", fontsize="small")
     preset, dataset = runs.preset.iloc[0], runs.dataset.iloc[0]
     fig.suptitle(f"{spec.title}\npreset {preset} (dataset {dataset}); line: mean over seeds, "

@@ -201,7 +201,48 @@ def test_configurations_of_one_strategy_get_their_own_lines(tmp_path):
         summary = json.loads((folder / "summary.json").read_text())
         summary["config"] = {"strategy": {"name": "gmp", "gmp": {"alpha_k": alpha}}}
         (folder / "summary.json").write_text(json.dumps(summary))
-    assert set(line_colours(epoch_table(tmp_path))) == {"gmp [alpha_k=0.3]", "gmp [alpha_k=0.5]"}
+    colours = line_colours(epoch_table(tmp_path))
+    assert set(colours) == {"gmp [alpha_k=0.3]", "gmp [alpha_k=0.5]"}
+    assert len(set(colours.values())) == 2 and KNOWN_STRATEGIES["gmp"].colour in colours.values()
+
+
+def configured_runs(root, strategy: str, count: int, epochs: int):
+    """`count` configurations of `strategy` (alpha_k differs), one seed and target each."""
+    for i in range(count):
+        folder = write_run(root / str(i), strategy, "day", 0, [40.0 + i + e for e in range(epochs)])
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["config"] = {"strategy": {"name": strategy, strategy: {"alpha_k": i / 100}}}
+        (folder / "summary.json").write_text(json.dumps(summary))
+    return epoch_table(root)
+
+
+def test_every_row_has_a_colour_of_its_own(tmp_path):
+    # The committed synthetic figure had 11 baseline rows in one grey and 11 gmp rows in one red.
+    colours = line_colours(configured_runs(tmp_path, "baseline", 11, 2))
+    assert len(colours) == 11 and len(set(colours.values())) == 11
+
+
+def test_the_legend_fits_in_the_figure_however_many_rows(tmp_path):
+    # 35 rows on two panel rows: the legend ran 1.5 inches past the figure's bottom edge.
+    table = configured_runs(tmp_path, "gmp", 35, 2)
+    fig = draw(accuracy_specs(table)[0], table)
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert len(fig.legends[0].get_texts()) == 35 and legend.y0 >= 0 and legend.y1 <= fig.bbox.height
+
+
+def test_a_one_epoch_run_has_one_whole_epoch_tick_and_its_spread(tmp_path):
+    # Matplotlib's own limits for one point (0.945 to 1.055) gave eleven fractional ticks on top of
+    # each other; a band over one epoch has no width, so the spread is an error bar.
+    for seed in (0, 1):
+        write_run(tmp_path, "gmp", "day", seed, [40.0 + 10 * seed])
+    table = epoch_table(tmp_path)
+    fig = draw(accuracy_specs(table)[0], table)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert [t for t in ax.get_xticks() if low <= t <= high] == [1.0]
+    assert any(len(c.lines) == 3 and c.has_yerr for c in ax.containers)
 
 
 def test_a_damaged_run_is_skipped_and_reported(tmp_path, png_only):
