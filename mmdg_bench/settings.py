@@ -293,25 +293,37 @@ class Config:
 
 
 def drop_default_extensions(settings: dict) -> None:
-    """Leave the feature cache and GPU decoding settings out of a hash where a run does not use them, so
-    the folders of runs from clips decoded on the CPU keep the names they had before these settings."""
-    features = settings.pop("features")
-    if settings["data"]["source"] == "clips":
-        settings["data"].pop("source")
-    else:
-        settings["features"] = {k: features[k] for k in ("views", "seed")}  # the rest: where and how it is built
+    """Leave out of `settings` (a `Config.to_dict()`, possibly from an older run's summary that lacks
+    some sections) what was added after runs were recorded and changes nothing at its default: the
+    feature cache and GPU decoding where a run does not use them, and the later settings at their
+    defaults. The config hash and the leaderboard's rows both see settings through this, so runs from
+    before and after a setting existed keep their folder names and share their rows."""
+    features = settings.pop("features", None)
+    data = settings.get("data") or {}
+    if data.get("source", "clips") == "clips":
+        data.pop("source", None)
+    elif features is not None:  # only what the features are; the rest says where and how they are built
+        settings["features"] = {k: features[k] for k in ("views", "seed") if k in features}
     for section in ("video", "flow"):
-        if settings["data"][section]["decode"] == "cpu":
-            settings["data"][section].pop("decode")
-        # Left out at its default so run folders keep their names: before this setting short clips repeated
-        # their last frame, but no recorded run ever read a short clip (none has run on real data yet, and
-        # the synthetic clips are exactly num_frames long, so loop and clamp read the same frames).
-        if settings["data"][section]["past_end"] == "loop":
-            settings["data"][section].pop("past_end")
-    # GMP's theta at "auto" is the encoder alone, as before the setting, except under the author's loss.
-    params = settings["strategy"].get(settings["strategy"]["name"])
-    if isinstance(params, dict) and params.get("theta") == "auto" and settings["loss"]["classification"] != "author":
-        params.pop("theta")
+        node = data.get(section)
+        if not isinstance(node, dict):
+            continue
+        if node.get("decode") == "cpu":
+            node.pop("decode")
+        # Before this setting short clips repeated their last frame, but no recorded run ever read a short
+        # clip (none has run on real data yet, and the synthetic clips are exactly num_frames long, so
+        # loop and clamp read the same frames).
+        if node.get("past_end") == "loop":
+            node.pop("past_end")
+    strategy = settings.get("strategy") or {}
+    params = strategy.get(strategy.get("name"))
+    if isinstance(params, dict):
+        # GMP's theta at "auto" is the encoder alone, as before the setting, except under the author's loss;
+        # its ratio denominators at "clamp" are those of every run before the setting.
+        if params.get("theta") == "auto" and (settings.get("loss") or {}).get("classification") != "author":
+            params.pop("theta")
+        if params.get("denominator") == "clamp":
+            params.pop("denominator")
 
 
 def list_presets() -> list[str]:

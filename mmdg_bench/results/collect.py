@@ -10,6 +10,7 @@ method's facts and its fusion; for a summary written before runs recorded their 
 the built-in entries are read from mmdg_bench/facts.py.
 """
 
+import copy
 import dataclasses
 import json
 from collections import defaultdict
@@ -22,7 +23,7 @@ import pandas as pd
 from mmdg_bench.engine.run_folder import DONE, SUMMARY, run_folder_of
 from mmdg_bench.errors import UserError
 from mmdg_bench.facts import METHOD_FACTS, STRATEGY_FACTS
-from mmdg_bench.settings import NOT_ROW_SETTINGS, MethodConfig, ModelConfig, flat_settings
+from mmdg_bench.settings import NOT_ROW_SETTINGS, MethodConfig, ModelConfig, drop_default_extensions, flat_settings
 
 ID_COLUMNS = ["preset", "dataset", "strategy", "target_domain", "seed", "config_hash"]
 ROW = "row"
@@ -81,7 +82,12 @@ def damage_reason(err: Exception) -> str:
 
 
 def config_key(summary: dict) -> str:
-    settings = flat_settings(summary.get("config") or {})
+    """The run's configuration as its row sees it: as the config hash sees it (settings added later
+    left out at their defaults, so older and newer runs of one configuration share a row), less the
+    settings that never make a row (seed, threads, device...)."""
+    config = copy.deepcopy(summary.get("config") or {})
+    drop_default_extensions(config)
+    settings = flat_settings(config)
     kept = {k: v for k, v in settings.items() if k not in NOT_ROW_SETTINGS}
     return json.dumps(kept, sort_keys=True)
 

@@ -24,6 +24,8 @@ __all__ = [
     "cagp",
     "cagp_choice",
     "dominance_ratios",
+    "others_mean",
+    "shifted_ratios",
     "gradient_blending_weights",
     "pcgrad",
     "project_out",
@@ -56,10 +58,30 @@ def dominance_ratios(scores: Tensor, *, eps: float = 1e-8) -> Tensor:
         raise ValueError(f"need a 1-D tensor of M >= 2 scores, got shape {tuple(scores.shape)}")
     if not scores.is_floating_point():
         scores = scores.to(torch.get_default_dtype())
-    m = scores.numel()
-    # Mean over j != m without a loop: remove the own score from the total.
-    others_mean = (scores.sum() - scores) / (m - 1)
-    return scores / others_mean.clamp_min(eps)
+    return scores / others_mean(scores).clamp_min(eps)
+
+
+def others_mean(scores: Tensor) -> Tensor:
+    """``out[m] = mean_{j != m} scores[j]``, without a loop: the own score removed from the total.
+
+    >>> others_mean(torch.tensor([2.0, 1.0, 3.0]))
+    tensor([2.0000, 2.5000, 1.5000])
+    """
+    return (scores.sum() - scores) / (scores.numel() - 1)
+
+
+def shifted_ratios(confidences: Tensor, domain_confidences: Tensor, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """GMP's rho and sigma as its first author computes them (train_GMP.py, `_compute_diff_ratios`
+    and `_compute_diff_ratios_domain`): from batch-mean confidences, with `eps` added to each
+    denominator, ``rho[m] = q[m] / (mean_{j!=m} q[j] + eps)`` and
+    ``sigma[m] = mean_{j!=m} c[j] / (c[m] + eps)``. Within about eps of `dominance_ratios`.
+
+    >>> rho, sigma = shifted_ratios(torch.tensor([0.6, 0.3]), torch.tensor([0.2, 0.4]))
+    >>> rho, sigma
+    (tensor([2.0000, 0.5000]), tensor([2.0000, 0.5000]))
+    """
+    return (confidences / (others_mean(confidences) + eps),
+            others_mean(domain_confidences) / (domain_confidences + eps))
 
 
 def tanh_modulation(ratio: Tensor, alpha: float) -> Tensor:

@@ -19,6 +19,7 @@ the unimodal head's classification gradient is scaled by k and takes part in the
 the projection with the encoder's, as there: the domain gradient never reaches the head, so the dot
 product is the encoder's, |g_c|^2 counts the head, and g_d projected off g_c stays without a head part
 (the author's missing gradients are skipped, not zeros). `theta: encoder` keeps the heads out.
+`denominator: author` divides rho and sigma as the author does (batch means, + 1e-6 in each denominator).
 
 Cost: one backward pass per task group through the encoders (`split_encoder_gradients`); `gmp-fast`
 approximates GMP with one.
@@ -38,7 +39,14 @@ from mmdg_bench.facts import EXTRA, STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import stream
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
-from mmdg_bench.strategies.functional import cagp_choice, dominance_ratios, pcgrad, project_out, tanh_modulation
+from mmdg_bench.strategies.functional import (
+    cagp_choice,
+    dominance_ratios,
+    pcgrad,
+    project_out,
+    shifted_ratios,
+    tanh_modulation,
+)
 from mmdg_bench.strategies.gradients import (
     domain_confidences,
     pair_diagnostics,
@@ -58,6 +66,9 @@ class GMPCoreParams:
     modulate_dom: bool = True  # IGDM's p on g_d (Table 4: "w/o p" turns it off)
     unified: bool = False  # Table 4 "Unified": one coefficient, k, on both gradients
     projection: str = "cagp"  # on a conflict: cagp | reverse | cls | dom | pcgrad | none
+    # rho and sigma's denominators: "clamp" (batch sums, the others' mean clamped at 1e-8) or "author"
+    # (train_GMP.py: batch means, + 1e-6 in each denominator); they differ by about 1e-6, relatively.
+    denominator: str = "clamp"
 
     def validate(self) -> None:
         for name in ("alpha_k", "alpha_p"):
@@ -65,6 +76,11 @@ class GMPCoreParams:
             if not (value >= 0 and math.isfinite(value)):
                 raise UserError(f"GMP's {name} must be a finite number >= 0, got {value}")
         check_choice(self.projection, PROJECTION_NAMES, "GMP's projection")
+        check_choice(self.denominator, DENOMINATORS, "GMP's denominator")
+
+
+DENOMINATORS = ("clamp", "author")
+AUTHORS_EPS = 1e-6  # train_GMP.py's eps in both ratio denominators
 
 
 THETAS = ("auto", "encoder", "encoder+head")
@@ -129,9 +145,11 @@ class GMP(Strategy):
     def ratios(self, step: StepLosses) -> tuple[Tensor, Tensor]:
         """rho^m (> 1: m leads in classification) and sigma^m (> 1: m leads in domain invariance)."""
         modalities = self.model.modalities
-        rho = dominance_ratios(semantic_confidences(step, modalities))
-        sigma = 1.0 / dominance_ratios(domain_confidences(step, modalities))
-        return rho, sigma
+        q, c = semantic_confidences(step, modalities), domain_confidences(step, modalities)
+        if self.params.denominator == "author":
+            batch = step.labels.shape[0]
+            return shifted_ratios(q / batch, c / batch, AUTHORS_EPS)
+        return dominance_ratios(q), 1.0 / dominance_ratios(c)
 
     def coefficients(self, rho: Tensor, sigma: Tensor) -> tuple[Tensor, Tensor]:
         """IGDM (GMP Eq. 9/10): k slows the classification gradient of a modality that leads in

@@ -211,3 +211,23 @@ def test_run_table_fits_80_columns():
     text = console.export_text()
     assert max(map(len, text.splitlines())) <= 80 and "…" not in text
     assert "gmp-fixed-proj-dom, seed 0" in text and "cartoon" in text and "22.22" in text
+
+
+def test_runs_from_before_a_setting_existed_share_the_row_of_runs_at_its_default(tmp_path):
+    # A run recorded before theta, denominator, past_end, decode and the feature cache existed, and one
+    # with all of them at their defaults, have one config hash: they were two rows ("gmp [past_end=loop,
+    # denominator=clamp, theta=auto]" and "gmp [past_end=–, ...]"), each reported as missing the other's runs.
+    old = write_summary(tmp_path, "gmp", "D1", 0, 50.0, params={"alpha_k": 0.5})
+    new = write_summary(tmp_path, "gmp", "D1", 1, 52.0, params={"alpha_k": 0.5, "theta": "auto",
+                                                                "denominator": "clamp"})
+    author = write_summary(tmp_path, "gmp", "D1", 2, 54.0, params={"alpha_k": 0.5, "denominator": "author"})
+    for folder, later in ((old, {}), (new, {"past_end": "loop", "decode": "cpu"}), (author, {})):
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["config"]["data"]["video"] = {"num_frames": 8, **later}
+        if folder != old:
+            summary["config"]["data"]["source"] = "clips"
+            summary["config"]["features"] = {"views": 1, "seed": 0, "batch_size": 8}
+        (folder / "summary.json").write_text(json.dumps(summary))
+    runs, _ = collect_runs(tmp_path)
+    rows = runs.drop_duplicates("run_folder").set_index("seed")["row"]
+    assert rows[0] == rows[1] != rows[2] == "gmp [denominator=author]"

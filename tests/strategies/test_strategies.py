@@ -296,6 +296,30 @@ def test_gmp_under_the_authors_loss_is_the_authors_step_heads_included(config, b
     assert branches == {"cls", "dom"}
 
 
+def test_gmps_author_denominators_are_the_authors_ratios(config, batch):
+    """strategy.gmp.denominator=author: train_GMP.py's rho = q_m / (mean_{j!=m} q_j + 1e-6) and
+    sigma = mean_{j!=m} c_j / (c_m + 1e-6) on batch-mean confidences; the default (sums, the others'
+    mean clamped at 1e-8) is within about 1e-6 of it, relatively, and not equal."""
+    model = synth_model(config, strategy="gmp")
+    step = step_losses(model, batch, config)
+    out, m = step.outputs, model.modalities
+    q = torch.stack([torch.softmax(out.unimodal_logits[x].detach(), 1)[torch.arange(len(step.labels)), step.labels]
+                     .mean() for x in m])
+    c = torch.stack([torch.softmax(out.domain_logits[x].detach(), 1)[torch.arange(len(step.domains)), step.domains]
+                     .mean() for x in m])
+    want_rho = torch.stack([q[i] / (torch.cat([q[:i], q[i + 1:]]).mean() + 1e-6) for i in range(len(m))])
+    want_sigma = torch.stack([torch.cat([c[:i], c[i + 1:]]).mean() / (c[i] + 1e-6) for i in range(len(m))])
+    rho, sigma = GMP(GMPParams(denominator="author"), model).ratios(step)
+    torch.testing.assert_close(rho, want_rho, rtol=1e-6, atol=0)
+    torch.testing.assert_close(sigma, want_sigma, rtol=1e-6, atol=0)
+    default_rho, default_sigma = GMP(GMPParams(), model).ratios(step)
+    assert not torch.equal(default_sigma, sigma)
+    torch.testing.assert_close(default_rho, rho, rtol=2e-5, atol=0)
+    torch.testing.assert_close(default_sigma, sigma, rtol=2e-5, atol=0)
+    with pytest.raises(UserError, match="GMP's denominator"):
+        load_config("synth", ["strategy.gmp.denominator=mean"], strategy__name="gmp")
+
+
 def test_gmps_theta_renames_only_the_runs_it_changes(tmp_path):
     """theta: auto is the encoder alone (as before the setting) except under the author's loss, so only
     runs under `loss.classification: author` get new folder names; the committed leaderboard's keep theirs."""
@@ -310,6 +334,9 @@ def test_gmps_theta_renames_only_the_runs_it_changes(tmp_path):
     author = folder("loss.classification=author")
     assert author != folder("loss.classification=author", "strategy.gmp.theta=encoder")
     assert folder("strategy.gmp.theta=encoder+head") != folder()
+    # GMP's denominator at its default ("clamp") renames nothing either.
+    assert folder(strategy="gmp-fast") == "synth__gmp-fast__day__seed0__0d4860e2f8"
+    assert folder("strategy.gmp.denominator=author") != folder()
 
 
 # Per variant: (k is 1, p is 1, p equals k, which gradient yields given the one CAGP would project).
@@ -615,7 +642,7 @@ def test_out_of_range_params_are_rejected(name, overrides):
 def test_in_range_params_are_accepted():
     config = load_config("synth", ["strategy.gmp.alpha_k=0", "strategy.gmp.alpha_p=1.5"], strategy__name="gmp")
     assert config.strategy.params == {"alpha_k": 0.0, "alpha_p": 1.5, "modulate_cls": True, "modulate_dom": True,
-                                      "unified": False, "projection": "cagp", "theta": "auto"}
+                                      "unified": False, "projection": "cagp", "denominator": "clamp", "theta": "auto"}
     # A variant is GMP with other settings, and any combination stays reachable.
     variant = load_config("synth", ["strategy.gmp-no-k.projection=cagp"], strategy__name="gmp-no-k")
     assert variant.strategy.params["modulate_cls"] is False and variant.strategy.params["projection"] == "cagp"
