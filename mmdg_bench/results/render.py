@@ -6,6 +6,7 @@ tables on a console. Numbers are formatted once, in tables.py; this file only ar
 
 import json
 import re
+import textwrap
 
 import pandas as pd
 from rich.console import Console
@@ -104,19 +105,52 @@ def render_compare(runs: pd.DataFrame, selection: str, fmt: str, against: str | 
     return render_report(compare_report(runs, selection, against, reference, damaged), fmt)
 
 
+N_SUFFIX = re.compile(r" \(n=(\d+)\)$")
+MIN_HEADER_WIDTH = 6
+
+
+def seeds_column(body: list[list[str]]) -> tuple[list[list[str]], list[str]] | None:
+    """On a terminal, a row whose cells all say the same "(n=k)" says it once, in an n column: six
+    characters less per cell. A row whose cells differ in n keeps them (its n is blank). None when
+    no row has one n."""
+    compact, counts = [], []
+    for label, *cells in body:
+        found = {match.group(1) for cell in cells if (match := N_SUFFIX.search(cell))}
+        if len(found) == 1:
+            compact.append([label, *(N_SUFFIX.sub("", cell) for cell in cells)])
+            counts.append(found.pop())
+        else:
+            compact.append([label, *cells])
+            counts.append("")
+    return (compact, counts) if any(counts) else None
+
+
+def wrapped_header(name: str, cells: list[str]) -> str:
+    """A column title broken at its spaces to about its widest cell, so a long title ("audio gap
+    (alone − joint)") does not make a column of short numbers three times their width."""
+    width = max(MIN_HEADER_WIDTH, *(len(cell) for cell in cells))
+    return "\n".join(textwrap.wrap(name, width, break_long_words=False, break_on_hyphens=False)) or name
+
+
 def rich_table(table: Leaderboard, columns: list[str] | None = None, part: str = "", caption: bool = True) -> Table:
     """`table` (or its label column and `columns`) as a Rich table; cells fold rather than being cut."""
     header, *body = rows(table)
     keep = [0] + [i for i, name in enumerate(header) if i and (columns is None or name in columns)]
+    compact = seeds_column(body)
+    if compact:
+        body, counts = compact
     # Text, not str: a label like "gmp [alpha_k=0.3]" is not Rich markup.
     shown = Table(title=Text(table.title + part), caption=Text(table.caption) if caption and table.caption else None)
     labels = [header[0], *(row[0] for row in body)]
     label_width = max(LABEL_WIDTH, *(len(word) for label in labels for word in label.split()))
-    for i in keep:
-        shown.add_column(Text(header[i]), justify="left" if i == 0 else "right", overflow="fold",
-                         max_width=label_width if i == 0 else None)
-    for row in body:
-        shown.add_row(*(Text(row[i]) for i in keep))
+    shown.add_column(Text(header[0]), justify="left", overflow="fold", max_width=label_width)
+    if compact:
+        shown.add_column(Text("n"), justify="right")
+    for i in keep[1:]:
+        shown.add_column(Text(wrapped_header(header[i], [row[i] for row in body])), justify="right", overflow="fold")
+    for r, row in enumerate(body):
+        shown.add_row(*(Text(row[i]) for i in keep[:1]), *([Text(counts[r])] if compact else []),
+                      *(Text(row[i]) for i in keep[1:]))
     return shown
 
 

@@ -190,13 +190,24 @@ def test_compare_table_fits_80_columns_without_cutting_cells(tmp_path):
     table_lines = [line for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└"]
     assert table_lines and max(map(len, table_lines)) <= 80
     assert "…" not in result.stdout
-    for cell in ["gmp-fixed-proj-dom", "gmp-reverse-cagp", "51.50 ± 0.71 (n=2)", "BalGrad (paper, not",
+    for cell in ["gmp-fixed-proj-dom", "gmp-reverse-cagp", "51.50 ± 0.71", "BalGrad (paper, not",
                  "(columns 1 of"]:
         assert cell in result.stdout
     wide = CliRunner().invoke(app, ["compare", str(tmp_path)], env={"COLUMNS": "250"})
     assert "(columns" not in wide.stdout
     (line,) = [line for line in wide.stdout.splitlines() if line.startswith("│ gmp-fixed-proj-dom")][:1]
-    assert "51.50 ± 0.71 (n=2)" in line and "52.50 ± 0.71 (n=2)" in line and "+1.00*" in line
+    # A row of one seed count says it once, in the n column, not in every cell.
+    assert "51.50 ± 0.71" in line and "52.50 ± 0.71" in line and "+1.00*" in line and "(n=2)" not in line
+    assert line.startswith("│ gmp-fixed-proj-dom       │ 2 │")
+
+
+def test_table_1_is_whole_on_a_wide_terminal(tmp_path):
+    # Its long titles ("audio gap (alone − joint)") and "(n=…)" in every cell split it in two even at
+    # 200 columns; titles now wrap to their numbers' width.
+    many_rows(tmp_path)
+    result = CliRunner().invoke(app, ["compare", str(tmp_path)], env={"COLUMNS": "150"})
+    assert "Table 1 layout)" in result.stdout and "Table 1 layout) (columns" not in result.stdout
+    assert "video gap" in result.stdout and "(alone −" in result.stdout
 
 
 def test_run_table_fits_80_columns():
