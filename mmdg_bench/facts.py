@@ -92,6 +92,13 @@ STRATEGY_FACTS = {
     "gmp-reverse-cagp": StrategyInfo("gmp", PROJECTION, "Reverse CAGP", 16, "#c49c94", 1.7, neutral=GMP_NEUTRAL),
     "gmp-cagp-only": StrategyInfo("gmp", PROJECTION, "CAGP only", 17, "#17becf", 1.7, neutral=GMP_NEUTRAL),
     "gmp-pcgrad": StrategyInfo("gmp", EXTRA, None, 18, "#c5b0d5", 1.7, neutral=GMP_NEUTRAL),
+    # The rest of GMP's Table 2 (published rows in mmdg_bench/results/reference.py) and the field's
+    # strongest balancing strategies beyond it (not in the paper: EXTRA).
+    "agm": StrategyInfo("agm", MAIN, "AGM", 6, "#393b79", 1.15),
+    "cggm": StrategyInfo("cggm", MAIN, "CGGM", 7, "#637939", 1.1),
+    "drb": StrategyInfo("drb", MAIN, "DRB", 8, "#8c6d31", 1.05),
+    "mmpareto": StrategyInfo("mmpareto", EXTRA, None, 19, "#7b4173", 1.8),
+    "pmr": StrategyInfo("pmr", EXTRA, None, 20, "#3182bd", 1.1),
 }
 
 # GMP's Table 3: the MMDG methods GMP is plugged into; erm is the benchmark's own model alone.

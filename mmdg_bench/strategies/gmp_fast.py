@@ -15,23 +15,11 @@ The loss's plain part (the fused CE under `loss.classification: author`) passes 
     mmdg-bench run --strategy gmp-fast
 """
 
-import torch
-from torch import Tensor
-
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.strategies.base import STRATEGIES
 from mmdg_bench.strategies.gmp import GMP, GMPCoreParams
-from mmdg_bench.strategies.gradients import head_parameters
-
-
-def _gradients(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
-    """d loss / d inputs, zeros for the inputs the loss does not reach (all of them for an empty
-    loss group); the graph is kept."""
-    if not loss.requires_grad:
-        return [torch.zeros_like(x) for x in inputs]
-    grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
-    return [g if g is not None else torch.zeros_like(x) for g, x in zip(grads, inputs)]
+from mmdg_bench.strategies.gradients import backward_through_encoders, split_feature_gradients
 
 
 @STRATEGIES.register("gmp-fast", **STRATEGY_FACTS["gmp-fast"].given())
@@ -39,22 +27,9 @@ class GMPFast(GMP):
     description = "GMP on the encoder-output (feature) gradients: one backward through the encoders (rep-grad)"
     Params = GMPCoreParams  # no theta: the gradients are the features'
 
-    def __init__(self, params, model, seed: int = 0):
-        super().__init__(params, model, seed)
-        self.heads = head_parameters(model)
-
     def backward(self, step: StepLosses) -> dict[str, float]:
-        features = [step.outputs.features[m] for m in self.model.modalities]
-        cls = _gradients(step.classification, features + self.heads)
-        dom = _gradients(step.domain, features + self.heads)
-        plain = _gradients(step.plain, features + self.heads)
-        n = len(features)
-        # The heads get their ordinary gradient, as under `baseline`.
-        for p, g_c, g_d, g_p in zip(self.heads, cls[n:], dom[n:], plain[n:]):
-            p.grad = g_c + g_d + g_p
-        grads = {m: (cls[i].reshape(-1), dom[i].reshape(-1)) for i, m in enumerate(self.model.modalities)}
+        split = split_feature_gradients(self.model, step)  # the heads get their ordinary gradient
+        grads = {m: (g.cls.reshape(-1), g.dom.reshape(-1)) for m, g in split.items()}
         updates, diagnostics = self.balance(step, grads, level="feature_")
-        torch.autograd.backward(features, grad_tensors=[updates[m].reshape(z.shape) + plain[i]
-                                                        for i, (m, z) in enumerate(zip(self.model.modalities,
-                                                                                       features))])
+        backward_through_encoders(self.model, step, {m: updates[m] + split[m].plain.reshape(-1) for m in split})
         return diagnostics

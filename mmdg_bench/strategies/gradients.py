@@ -80,6 +80,38 @@ def head_parameters(model: MultimodalModel) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad and id(p) not in in_encoders]
 
 
+def _gradients(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
+    """d loss / d inputs, zeros for the inputs the loss does not reach (all of them for an empty
+    loss group); the graph is kept."""
+    if not loss.requires_grad:
+        return [torch.zeros_like(x) for x in inputs]
+    grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
+    return [g if g is not None else torch.zeros_like(x) for g, x in zip(grads, inputs)]
+
+
+def split_feature_gradients(model: MultimodalModel, step: StepLosses) -> dict[str, EncoderGradients]:
+    """d L_c / d z_m, d L_d / d z_m and the plain part's, at every encoder output z_m (shaped like z_m),
+    each by a backward pass through the heads only; the heads get their ordinary gradient, as under
+    `baseline`. The encoders get nothing yet: `backward_through_encoders` sends the combined feature
+    gradients through them once. Every loss term reaches the encoders through z_m (the methods' terms
+    too: they read the embeddings), so a per-modality scalar on a feature gradient is exactly that
+    scalar on the encoder's parameter gradient (the backward through the encoder is linear)."""
+    features = [step.outputs.features[m] for m in model.modalities]
+    heads = head_parameters(model)
+    groups = [_gradients(step.group(group), features + heads) for group in (CLASSIFICATION, DOMAIN, PLAIN)]
+    n = len(features)
+    for i, p in enumerate(heads):
+        p.grad = sum(grads[n + i] for grads in groups)
+    return {m: EncoderGradients(*(grads[i] for grads in groups)) for i, m in enumerate(model.modalities)}
+
+
+def backward_through_encoders(model: MultimodalModel, step: StepLosses, feature_grads: dict[str, Tensor]) -> None:
+    """One backward pass through the encoders from the given gradient at each z_m."""
+    features = [step.outputs.features[m] for m in model.modalities]
+    torch.autograd.backward(features, grad_tensors=[feature_grads[m].reshape(z.shape)
+                                                    for m, z in zip(model.modalities, features)])
+
+
 def true_class_confidence(logits: Tensor, targets: Tensor) -> Tensor:
     """sum_i softmax(logits_i)[target_i], detached: a confidence score, not a loss."""
     return F.softmax(logits.detach(), dim=1).gather(1, targets[:, None]).sum()
