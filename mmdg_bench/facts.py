@@ -47,6 +47,8 @@ class StrategyInfo(Facts):
     cost: float | None = None  # budget of a training step, × baseline's (`bench --part strategies` checks it)
     neutral: dict | None = None  # settings under which it equals baseline (tests/strategies/test_contracts.py)
     reweighs_heads: bool | None = None  # it weighs the heads' CE terms itself (Gradient-Blending)
+    paper: str | None = None  # where it was published
+    from_text: bool | None = None  # no official code exists: implemented from the paper's text (tables say so)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class FusionInfo(Facts):
 
 # GMP's Table 2 rows that the benchmark runs, with PCGrad (Table 4's projection block): what `sweep`,
 # the step bench and the leaderboard run by default.
-PAPER_STRATEGIES = ("baseline", "ogm-ge", "grad-blending", "pcgrad", "gmp")
+PAPER_STRATEGIES = ("baseline", "ogm-ge", "grad-blending", "agm", "cggm", "drb", "balgrad", "pcgrad", "gmp")
 
 # Settings under which GMP and every variant reduce to baseline (k = p = 1, no projection).
 GMP_NEUTRAL = {"alpha_k": 0.0, "alpha_p": 0.0, "projection": "none"}
@@ -75,30 +77,45 @@ OGM_NEUTRAL = {"start_epoch": 1_000_000, "end_epoch": 1_000_000}
 
 # GMP's Table 2 (main block) and Table 4: the modulation block runs without CAGP, the projection
 # block without IGDM; the paper's PCGrad row (Table 4, projection block) is `pcgrad`.
+GMP = "Li et al., AAAI 2026"
 STRATEGY_FACTS = {
     "baseline": StrategyInfo("baseline", MAIN, "Base", 0, "#4d4d4d", 1.0, neutral={}),
     "ogm-ge": StrategyInfo("ogm-ge", MAIN, "OGM-GE", 1, "#1f77b4", 1.7,  # a backward per task group (g_c alone)
-                           neutral=OGM_NEUTRAL),
-    "grad-blending": StrategyInfo("grad-blending", MAIN, "Grad-Blending", 2, "#ff7f0e", 1.10, reweighs_heads=True),
-    "pcgrad": StrategyInfo("pcgrad", PROJECTION, "PCGrad", 3, "#9467bd", 1.7),
-    "gmp": StrategyInfo("gmp", MAIN, "GMP", 4, "#d62728", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-fast": StrategyInfo("gmp", MAIN, None, 5, "#e377c2", 1.05, neutral=GMP_NEUTRAL),
-    "gmp-unified": StrategyInfo("gmp", MODULATION, "Unified", 10, "#8c564b", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-no-k": StrategyInfo("gmp", MODULATION, "w/o k", 11, "#bcbd22", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-no-p": StrategyInfo("gmp", MODULATION, "w/o p", 12, "#aec7e8", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-igdm-only": StrategyInfo("gmp", MODULATION, "IGDM only", 13, "#2ca02c", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-fixed-proj-cls": StrategyInfo("gmp", PROJECTION, "Fixed Proj-Class", 14, "#ffbb78", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-fixed-proj-dom": StrategyInfo("gmp", PROJECTION, "Fixed Proj-Domain", 15, "#98df8a", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-reverse-cagp": StrategyInfo("gmp", PROJECTION, "Reverse CAGP", 16, "#c49c94", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-cagp-only": StrategyInfo("gmp", PROJECTION, "CAGP only", 17, "#17becf", 1.7, neutral=GMP_NEUTRAL),
-    "gmp-pcgrad": StrategyInfo("gmp", EXTRA, None, 18, "#c5b0d5", 1.7, neutral=GMP_NEUTRAL),
+                           neutral=OGM_NEUTRAL, paper="Peng et al., CVPR 2022"),
+    "grad-blending": StrategyInfo("grad-blending", MAIN, "Grad-Blending", 2, "#ff7f0e", 1.10, reweighs_heads=True,
+                                  paper="Wang et al., CVPR 2020"),
+    "pcgrad": StrategyInfo("pcgrad", PROJECTION, "PCGrad", 3, "#9467bd", 1.7, paper="Yu et al., NeurIPS 2020"),
+    "gmp": StrategyInfo("gmp", MAIN, "GMP", 4, "#d62728", 1.7, neutral=GMP_NEUTRAL, paper=GMP),
+    "gmp-fast": StrategyInfo("gmp", MAIN, None, 5, "#e377c2", 1.05, neutral=GMP_NEUTRAL, paper=GMP),
+    "gmp-unified": StrategyInfo("gmp", MODULATION, "Unified", 10, "#8c564b", 1.7, neutral=GMP_NEUTRAL, paper=GMP),
+    "gmp-no-k": StrategyInfo("gmp", MODULATION, "w/o k", 11, "#bcbd22", 1.7, neutral=GMP_NEUTRAL, paper=GMP),
+    "gmp-no-p": StrategyInfo("gmp", MODULATION, "w/o p", 12, "#aec7e8", 1.7, neutral=GMP_NEUTRAL, paper=GMP),
+    "gmp-igdm-only": StrategyInfo("gmp", MODULATION, "IGDM only", 13, "#2ca02c", 1.7, neutral=GMP_NEUTRAL, paper=GMP),
+    "gmp-fixed-proj-cls": StrategyInfo("gmp", PROJECTION, "Fixed Proj-Class", 14, "#ffbb78", 1.7, neutral=GMP_NEUTRAL,
+                                       paper=GMP),
+    "gmp-fixed-proj-dom": StrategyInfo("gmp", PROJECTION, "Fixed Proj-Domain", 15, "#98df8a", 1.7, neutral=GMP_NEUTRAL,
+                                       paper=GMP),
+    "gmp-reverse-cagp": StrategyInfo("gmp", PROJECTION, "Reverse CAGP", 16, "#c49c94", 1.7, neutral=GMP_NEUTRAL,
+                                     paper=GMP),
+    "gmp-cagp-only": StrategyInfo("gmp", PROJECTION, "CAGP only", 17, "#17becf", 1.7, neutral=GMP_NEUTRAL, paper=GMP),
+    "gmp-pcgrad": StrategyInfo("gmp", EXTRA, None, 18, "#c5b0d5", 1.7, neutral=GMP_NEUTRAL, paper=GMP),
     # The rest of GMP's Table 2 (published rows in mmdg_bench/results/reference.py) and the field's
     # strongest balancing strategies beyond it (not in the paper: EXTRA).
-    "agm": StrategyInfo("agm", MAIN, "AGM", 6, "#393b79", 1.15),
-    "cggm": StrategyInfo("cggm", MAIN, "CGGM", 7, "#637939", 1.1),
-    "drb": StrategyInfo("drb", MAIN, "DRB", 8, "#8c6d31", 1.05),
-    "mmpareto": StrategyInfo("mmpareto", EXTRA, None, 19, "#7b4173", 1.8),
-    "pmr": StrategyInfo("pmr", EXTRA, None, 20, "#3182bd", 1.1),
+    "agm": StrategyInfo("agm", MAIN, "AGM", 6, "#393b79", 1.15, neutral={"alpha": 0.0, "clip": 0.0},
+                        paper="Li et al., ICCV 2023"),
+    "cggm": StrategyInfo("cggm", MAIN, "CGGM", 7, "#637939", 1.1, reweighs_heads=True,  # L_gm on the fused head
+                         neutral={"rho": 1.0, "lamda": 0.0, "clip": 0.0, "guard": 1e9},  # guard 1e9: B = 1
+                         paper="Guo et al., NeurIPS 2024"),
+    # Its epoch-end diagnosis (a feature pass and k-means) is amortised over the steps by the bench.
+    "drb": StrategyInfo("drb", MAIN, "DRB", 8, "#8c6d31", 1.15, neutral={"reinit_num": 0},
+                        paper="Wei et al., ECCV 2024"),
+    "balgrad": StrategyInfo("balgrad", MAIN, "BalGrad", 9, "#843c39", 1.2,
+                            neutral={"kl_weight": 0.0, "unimodal_ce": False},  # no KL, no added unimodal CE
+                            paper="Kwon et al., NAACL 2025", from_text=True),
+    # Three backward passes through every encoder (fused CE, unimodal CEs, the rest): the fewest for its
+    # exact rule beside a domain loss; measured 2.29x baseline's.
+    "mmpareto": StrategyInfo("mmpareto", EXTRA, None, 19, "#7b4173", 2.4, paper="Wei and Hu, ICML 2024"),
+    "pmr": StrategyInfo("pmr", EXTRA, None, 20, "#3182bd", 1.1, neutral={"alpha": 0.0}, paper="Fan et al., CVPR 2023"),
 }
 
 # GMP's Table 3: the MMDG methods GMP is plugged into; erm is the benchmark's own model alone.

@@ -2,7 +2,7 @@
 (mmdg_bench/cli/catalogue.py) call these.
 
     from mmdg_bench import api
-    api.strategies()                       # name, paper row, what it does
+    api.strategies()                       # name, paper row, family, paper, cost, what it does
     api.presets_copy("hac", "my_hac.yaml")
 """
 
@@ -19,14 +19,19 @@ from mmdg_bench.registry import Registry
 from mmdg_bench.settings import Config, copy_preset, list_presets, preset_path
 
 
-def catalogue(registry: Registry) -> pd.DataFrame:
-    """The entries of a registry in their display order: name, the paper's row (or extra), description."""
+def catalogue(registry: Registry, facts: tuple[str, ...] = ("paper",)) -> pd.DataFrame:
+    """The entries of a registry in their display order: name, the paper's row (or extra), the named
+    `facts` ("–" where an entry states none; cost as "1.15x"), description."""
     rows = []
     for name in sorted(registry.names(), key=lambda n: (registry.info(n).get("order", UNORDERED), n)):
         info = registry.info(name)
         row = "extra, not in the paper" if info.get("block") == EXTRA else info.get("paper_row") or "–"
-        rows.append({"name": name, "paper row": row, "what it does": registry.get(name).description})
-    return pd.DataFrame(rows, columns=["name", "paper row", "what it does"])
+        shown = {fact: info.get(fact) for fact in facts}
+        if shown.get("cost") is not None:
+            shown["cost"] = f"{shown['cost']:g}x"
+        rows.append({"name": name, "paper row": row, **{f: v if v is not None else "–" for f, v in shown.items()},
+                     "what it does": registry.get(name).description})
+    return pd.DataFrame(rows, columns=["name", "paper row", *facts, "what it does"])
 
 
 def strategies(plugins: list[str] = ()) -> pd.DataFrame:
@@ -34,7 +39,8 @@ def strategies(plugins: list[str] = ()) -> pd.DataFrame:
     from mmdg_bench.strategies import STRATEGIES
 
     load_plugins(plugins)
-    return catalogue(STRATEGIES)
+    # cost: the step-time budget over baseline's that `bench --part strategies` checks
+    return catalogue(STRATEGIES, ("family", "paper", "cost"))
 
 
 def methods(plugins: list[str] = ()) -> pd.DataFrame:

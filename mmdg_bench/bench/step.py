@@ -160,6 +160,7 @@ def build_stepper(name: str, config: Config, classes: int, device: str, feature_
                         detaches_unimodal_heads(config.loss.classification, strategy_cls),
                         feature_dims=feature_dims).to(device)
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
+    strategy.epochs = config.optim.epochs  # as the engine tells it (DRB's schedule)
     trainable = [p for p in model.parameters() if p.requires_grad]
     return Stepper(name, model, strategy, make_optimizer(trainable, config.optim))
 

@@ -16,12 +16,22 @@ from mmdg_bench.cli.common import OVERRIDES, PLUGINS, command_group, console, fr
 presets_app = command_group("List the presets, show, copy or validate one.", invoke_without_command=True)
 
 
+WIDE = 160  # columns the strategies table needs before its descriptions fold into many short lines
+
+
 @user_errors
 def strategies():
-    """List the registered gradient strategies."""
+    """List the registered gradient strategies: paper row, family, paper, step cost, what it does."""
     from mmdg_bench.api.catalogue import strategies as listing
 
-    console.print(frame_table(listing(), "Strategies", overflow="fold"))
+    frame = listing()
+    if console.width >= WIDE:
+        console.print(frame_table(frame, "Strategies", overflow="fold"))
+        return
+    # Narrower (or a pipe): one block per strategy, its description whole on its own line.
+    print("Strategies (cost: a training step's budget, x baseline's)")
+    for row in frame.itertuples(index=False):
+        print(f"\n{row.name}  ({row[1]}; family {row.family}; {row.paper}; cost {row.cost})\n  {row[-1]}")
 
 
 @user_errors

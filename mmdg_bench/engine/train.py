@@ -244,6 +244,7 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
     model = run_model(config, len(index.classes), len(sources), device, caches)
     prepare_encoders(model, device, config.channels_last, config.compile)
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
+    strategy.epochs = config.optim.epochs  # the run's length, for schedules given as fractions of it (DRB's)
     parts = index.protocol(target)
     parts["train"], extra = strategy.holdout_split(parts["train"])
     parts.update(extra or {})

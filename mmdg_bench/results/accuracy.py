@@ -24,8 +24,14 @@ from mmdg_bench.results.rows import (
 
 
 def extras_caption(runs: pd.DataFrame) -> str:
+    """What the table's rows are not: extras not in the paper, strategies with no official code."""
     extras = [row for row in ordered_rows(runs) if row in set(runs[ROW][info_of(runs, "block") == EXTRA])]
-    return f" {', '.join(extras)}: an extra, not in the paper." if extras else ""
+    from_text = [row for row in ordered_rows(runs) if row in set(runs[ROW][info_of(runs, "from_text") == True])]  # noqa: E712
+    caption = f" {', '.join(extras)}: an extra, not in the paper." if extras else ""
+    if from_text:
+        caption += (f" {', '.join(from_text)}: implemented from the paper's text (no official code exists; "
+                    f"the choices the text leaves open are in the departures table).")
+    return caption
 
 
 def accuracy_tables(runs: pd.DataFrame, title: str, against: str | None, published_rows: dict[str, float]) \

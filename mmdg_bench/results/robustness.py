@@ -10,11 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from mmdg_bench.errors import UserError
-from mmdg_bench.results.collect import finished_run_rows, read_summary, run_folders, run_identity, runs_frame
-from mmdg_bench.results.stats import PairedTest, paired_test
-from mmdg_bench.results.rows import BASELINE, of_row, ordered_rows, paired_tests, resolve_against, seed_averages
 from mmdg_bench.results.cells import MARK_RULE, Group, format_signed, leaderboard, stat_cell
-from mmdg_bench.results.collect import ROW
+from mmdg_bench.results.collect import ROW, finished_run_rows, read_summary, run_folders, run_identity, runs_frame
+from mmdg_bench.results.rows import BASELINE, of_row, ordered_rows, paired_tests, resolve_against, seed_averages
+from mmdg_bench.results.stats import PairedTest, paired_test
 from mmdg_bench.robustness.conditions import CLEAN
 from mmdg_bench.robustness.evaluate import ROBUSTNESS
 

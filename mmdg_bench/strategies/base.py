@@ -30,6 +30,9 @@ class Strategy:
     # True: the unimodal heads' CE reaches the encoders whatever `loss.classification` says
     # (Gradient-Blending blends the heads' losses: that is the method).
     unimodal_heads_train_encoders = False
+    # The run's number of epochs, set by whoever builds the strategy for a run (the engine, the benches),
+    # for schedules given as fractions of the run (DRB's).
+    epochs: int | None = None
 
     def __init__(self, params, model: MultimodalModel, seed: int = 0):
         self.params = params

@@ -74,6 +74,16 @@ def test_compare_formats(finished_runs):
 
 def test_listing_commands():
     assert "baseline" in invoke("strategies").output
+
+
+def test_strategies_lists_family_paper_and_cost_whole_at_80_columns():
+    listing = invoke("strategies").output  # the test runner's terminal is 80 columns wide
+    assert "…" not in listing
+    for line in ("agm  (AGM; family agm; Li et al., ICCV 2023; cost 1.15x)",
+                 "mmpareto  (extra, not in the paper; family mmpareto; Wei and Hu, ICML 2024; cost 2.4x)",
+                 "balgrad  (BalGrad; family balgrad; Kwon et al., NAACL 2025; cost 1.2x)"):
+        assert line in listing
+    assert "BalGrad (from the paper's text, no official code)" in listing
     assert "synth" in invoke("presets").output
     shown = invoke("presets", "show", "synth").output
     assert shown.startswith("# synth:") and "mmdg-bench run --preset synth" in shown
