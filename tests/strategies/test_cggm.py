@@ -39,17 +39,6 @@ from tests.conftest import training_batch
 from tests.strategies.test_strategies import TARGET, TINY, assert_close, gradients, synth_model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def synth_cache(tmp_path_factory):
-    """The synthetic clips in a cache of this module's own, one thread (tests/strategies/test_strategies.py)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MMDG_BENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def config():
     return load_config("synth", TINY)

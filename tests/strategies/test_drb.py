@@ -40,14 +40,6 @@ SMALL = ["threads=1", "data.synth.train_per_class=4", "data.synth.test_per_class
          "optim.epochs=3"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_docstring_examples_run_as_written():
     results = doctest.testmod(drb, extraglobs={"torch": torch}, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert results.attempted >= 10 and results.failed == 0

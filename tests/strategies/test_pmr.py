@@ -42,14 +42,6 @@ from tests.strategies.test_strategies import TARGET, TINY, assert_close, gradien
 NAN = float("nan")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine is shared
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def config():
     return load_config("synth", TINY)
