@@ -30,7 +30,7 @@ gpu-check: $(STAMP)
 	PYTHON=$(PY) bash scripts/gpu-check $(OUT)
 
 # The committed synthetic leaderboard (resumable: an interrupted `make leaderboard` continues where it
-# stopped). Table 2: its eight strategies, pcgrad, mmpareto, pmr and gmp-fast; Table 4: GMP's ablation
+# stopped). Table 2: its eight strategies, pcgrad, mmpareto, pmr, umt and gmp-fast; Table 4: GMP's ablation
 # blocks; Table 1: each modality trained alone; Table 3: the four MMDG methods alone and with GMP;
 # Table 5: the fusions with and without GMP. 3 held-out domains x 3 seeds for Tables 1 and 2; 2 seeds
 # (6 pairs, the fewest that can reach p < 0.05) for Tables 3, 4 and 5.
@@ -40,7 +40,7 @@ JOBS  ?= 2
 # keep_weights=false: the committed run folders stay small (it is not part of a run's identity).
 SWEEP := $(BENCH) sweep --targets all --jobs $(JOBS) --out $(RUNS) --set keep_weights=false
 leaderboard: $(STAMP)
-	$(SWEEP) --seeds 0-2 --strategies baseline,ogm-ge,grad-blending,agm,cggm,drb,balgrad,pcgrad,mmpareto,pmr,gmp,gmp-fast
+	$(SWEEP) --seeds 0-2 --strategies baseline,ogm-ge,grad-blending,agm,cggm,drb,balgrad,pcgrad,mmpareto,pmr,umt,gmp,gmp-fast
 	$(SWEEP) --seeds 0-1 --strategies gmp-unified,gmp-no-k,gmp-no-p,gmp-igdm-only,gmp-fixed-proj-cls,gmp-fixed-proj-dom,gmp-reverse-cagp,gmp-cagp-only,gmp-pcgrad
 	$(SWEEP) --seeds 0-2 --strategies baseline --set 'data.modalities=[video]'
 	$(SWEEP) --seeds 0-2 --strategies baseline --set 'data.modalities=[audio]'

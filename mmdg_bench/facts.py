@@ -116,6 +116,7 @@ STRATEGY_FACTS = {
     # exact rule beside a domain loss; measured 2.29x baseline's.
     "mmpareto": StrategyInfo("mmpareto", EXTRA, None, 19, "#7b4173", 2.4, paper="Wei and Hu, ICML 2024"),
     "pmr": StrategyInfo("pmr", EXTRA, None, 20, "#3182bd", 1.1, neutral={"alpha": 0.0}, paper="Fan et al., CVPR 2023"),
+    "umt": StrategyInfo("umt", EXTRA, None, 21, "#e6550d", 1.3, neutral={"alpha": 0.0}, paper="Du et al., ICML 2023"),
 }
 
 # GMP's Table 3: the MMDG methods GMP is plugged into; erm is the benchmark's own model alone.

@@ -55,6 +55,7 @@ class StepLosses:
     labels: torch.Tensor
     domains: torch.Tensor  # source-domain index of each clip
     terms: list[LossTerm]
+    inputs: dict | None = None  # the step's input batch, for a strategy that runs other models on it (UMT's teachers)
 
     def group(self, name: str) -> torch.Tensor:
         """The sum of one group's weighted terms (a zero tensor when the group is empty)."""

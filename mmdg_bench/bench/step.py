@@ -161,6 +161,7 @@ def build_stepper(name: str, config: Config, classes: int, device: str, feature_
                         feature_dims=feature_dims).to(device)
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     strategy.epochs = config.optim.epochs  # as the engine tells it (DRB's schedule)
+    strategy.use_stand_ins()  # no results folder here: untrained stand-ins for the runs it reads (UMT's)
     trainable = [p for p in model.parameters() if p.requires_grad]
     return Stepper(name, model, strategy, make_optimizer(trainable, config.optim))
 

@@ -69,6 +69,7 @@ def build_bench(name: str, overrides: list[str], index, parts: dict, sources: li
     model = run_model(config, len(index.classes), len(sources), config.device)  # as the engine builds it
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     strategy.epochs = config.optim.epochs  # as the engine tells it (DRB's schedule)
+    strategy.use_stand_ins()  # no results folder here: untrained stand-ins for the runs it reads (UMT's)
     train, extra = strategy.holdout_split(parts["train"])
     loaders = {key: DataLoader(ClipDataset(clips, config.data.modalities, config.data, sources, cache=True),
                                batch_size=config.optim.batch_size)

@@ -72,7 +72,7 @@ def step_losses(model, batch: dict, config: Config) -> StepLosses:
     labels, domains = batch["label"], batch["domain"]
     method = getattr(model, "method", None)
     terms = method.terms(out, batch) if method is not None else loss_terms(out, labels, domains, config.loss)
-    return StepLosses(outputs=out, labels=labels, domains=domains, terms=terms)
+    return StepLosses(outputs=out, labels=labels, domains=domains, terms=terms, inputs=batch)
 
 
 def make_optimizer(params, optim: OptimConfig) -> torch.optim.Adam:
@@ -245,6 +245,7 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
     prepare_encoders(model, device, config.channels_last, config.compile)
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     strategy.epochs = config.optim.epochs  # the run's length, for schedules given as fractions of it (DRB's)
+    strategy.prepare_run(config, target, out_root)  # the runs it reads (UMT's teachers), before the clips are read
     parts = index.protocol(target)
     parts["train"], extra = strategy.holdout_split(parts["train"])
     parts.update(extra or {})

@@ -34,6 +34,23 @@ class Strategy:
     # for schedules given as fractions of the run (DRB's).
     epochs: int | None = None
 
+    @classmethod
+    def required_runs(cls, config, target: str) -> dict[str, dict]:
+        """The other runs this strategy's run of `config` reads (UMT's unimodal teachers), holding out the same
+        `target`, which must be finished with kept weights first: {role: changes}, the changes to the run's
+        settings, dotted, with "strategy" and "method" as names at their defaults (e.g. {"video teacher":
+        {"strategy": "baseline", "method": "erm", "data.modalities": ["video"], "keep_weights": True}}).
+        `sweep` trains them before the runs that need them. Default: none."""
+        return {}
+
+    def prepare_run(self, config, target: str, out_root) -> None:
+        """Called once by the engine before training (and again on a resume), with the run's config, held-out
+        domain and results folder: a strategy that reads other runs (`required_runs`) loads them here."""
+
+    def use_stand_ins(self) -> None:
+        """For the step benches, which time a step without a results folder: stand in for the runs it
+        reads with untrained models of the same shapes (the same work per step). Default: nothing to do."""
+
     def __init__(self, params, model: MultimodalModel, seed: int = 0):
         self.params = params
         self.model = model

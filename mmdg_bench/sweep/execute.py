@@ -16,6 +16,14 @@ def error_file(spec: RunSpec) -> Path:
     return spec.folder() / ERROR
 
 
+def lacks_weights(spec: RunSpec, folder: Path) -> bool:
+    """Whether `spec` is a run that others read (a teacher) and its finished folder kept no weights (it ran
+    with keep_weights false): it is trained again, with them."""
+    from mmdg_bench.engine.checkpoint import WEIGHTS
+
+    return bool(spec.role) and not all((folder / WEIGHTS / f"{name}.pt").is_file() for name in ("best-val", "last"))
+
+
 def say(text: str) -> None:
     """One line of a sweep's output, from this process or a pool worker (flushed at once)."""
     print(text, flush=True)
@@ -31,8 +39,12 @@ def run_spec(spec: RunSpec, threads: int = 0, wait: bool = False) -> str:
 
     config = spec.config()  # once: it names the folder and trains the run
     folder = run_folder_of(config, spec.target, spec.out)
-    if folder.is_done():
+    force = folder.is_done() and lacks_weights(spec, folder.path)
+    if folder.is_done() and not force:
         return "skipped"
+    if force:
+        say(f"retraining {spec.label}: it finished without kept weights, which the runs that read it need "
+            f"(training is deterministic: the same run, with its weights)")
     if wait:
         with folder.lock(wait=True):
             pass
@@ -41,7 +53,7 @@ def run_spec(spec: RunSpec, threads: int = 0, wait: bool = False) -> str:
         try:
             if threads:
                 config.threads = threads
-            result = train_run(config, spec.target, spec.out, progress=EpochLines(spec.label, say))
+            result = train_run(config, spec.target, spec.out, progress=EpochLines(spec.label, say), force=force)
         except RunFolderBusy:
             return "busy"
         except Exception as err:

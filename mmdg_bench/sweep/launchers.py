@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mmdg_bench.errors import UserError
 from mmdg_bench.sweep.execute import run_spec
-from mmdg_bench.sweep.plan import RunSpec
+from mmdg_bench.sweep.plan import RunSpec, phases
 
 Report = Callable[[RunSpec, str], None]
 # Runs a list of specs (waiting for other trainers or not), yielding each outcome as it comes.
@@ -24,17 +24,20 @@ Batch = Callable[[list[RunSpec], bool], Iterable[tuple[RunSpec, str]]]
 
 
 def until_finished(plan: list[RunSpec], run_batch: Batch, report: Report) -> Counter:
+    """Each phase of the plan (`phases`: the runs others read, such as UMT's teachers, then the rest) to
+    its end before the next starts, also with several workers."""
     outcomes = Counter()
-    pending, wait = plan, False
-    while pending:
-        busy = []
-        for spec, outcome in run_batch(pending, wait):
-            report(spec, outcome)
-            if outcome == "busy":
-                busy.append(spec)
-            else:
-                outcomes[outcome] += 1
-        pending, wait = busy, True
+    for phase in phases(plan):
+        pending, wait = phase, False
+        while pending:
+            busy = []
+            for spec, outcome in run_batch(pending, wait):
+                report(spec, outcome)
+                if outcome == "busy":
+                    busy.append(spec)
+                else:
+                    outcomes[outcome] += 1
+            pending, wait = busy, True
     return outcomes
 
 

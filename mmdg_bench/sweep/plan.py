@@ -37,6 +37,9 @@ class RunSpec:
     plugins: tuple[str, ...] = ()  # --plugin modules (absolute paths): a worker or a job imports them first
     method: str = "erm"
     run_folder: str = field(default="", compare=False)  # its folder's name, as planned ("": not recorded)
+    # A run that other planned runs read ("umt's video teacher", `Strategy.required_runs`): trained before
+    # them, with its weights kept ("": an ordinary run).
+    role: str = ""
 
     def config(self) -> Config:
         with warnings.catch_warnings():  # overrides of the grid's other strategies: plan_sweep tells once
@@ -52,7 +55,8 @@ class RunSpec:
 
     @property
     def label(self) -> str:
-        return f"{run_label(self.method, self.strategy)}/{self.target}/seed{self.seed}"
+        label = f"{run_label(self.method, self.strategy)}/{self.target}/seed{self.seed}"
+        return f"{label} ({self.role})" if self.role else label
 
 
 MAX_SEEDS = 1000  # trial seeds of one sweep: beyond it, a grid is no longer a sweep but a mistake
@@ -127,10 +131,47 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
             for seed in trial_seeds]
     plan = [dataclasses.replace(spec, run_folder=run_folder_of(spec.config(), spec.target, "").path.name)
             for spec in plan]  # every config resolved: a typo fails here, before any training
+    plan = with_required_runs(plan)
     for name in sorted(overridden_strategies(overrides) - set(chosen)):
         warnings.warn(UserNotice(f"the overrides of strategy.{name} have no effect: the sweep's strategies "
                                  f"are {', '.join(chosen)}"), stacklevel=2)
     return plan
+
+
+def override(path: str, value) -> str:
+    return f"{path}={json.dumps(value)}"
+
+
+def required_specs(spec: RunSpec) -> list[RunSpec]:
+    """The runs that `spec`'s strategy reads (`Strategy.required_runs`: UMT's unimodal teachers), as specs of
+    the same preset, target, seed and overrides plus the changes, weights kept."""
+    from mmdg_bench.strategies import STRATEGIES
+
+    specs = []
+    for role, changes in STRATEGIES.get(spec.strategy).required_runs(spec.config(), spec.target).items():
+        changes = {**changes, "keep_weights": True}
+        strategy, method = changes.pop("strategy", spec.strategy), changes.pop("method", spec.method)
+        required = RunSpec(spec.preset, strategy, spec.target, spec.seed,
+                           (*spec.overrides, *(override(k, v) for k, v in changes.items())), spec.out, spec.plugins,
+                           method, role=role)
+        specs.append(dataclasses.replace(required, run_folder=run_folder_of(required.config(), spec.target,
+                                                                            "").path.name))
+    return specs
+
+
+def with_required_runs(plan: list[RunSpec]) -> list[RunSpec]:
+    """The plan with the runs its runs read (UMT's teachers) first, each once: a planned run that is also
+    required is planned as required (its weights kept)."""
+    required = {}
+    for spec in plan:
+        for teacher in required_specs(spec):
+            required.setdefault(teacher.run_folder, teacher)
+    return [*required.values(), *(spec for spec in plan if spec.run_folder not in required)]
+
+
+def phases(plan: list[RunSpec]) -> list[list[RunSpec]]:
+    """The plan in the order it must train: the required runs (teachers), then the rest; empty phases left out."""
+    return [phase for phase in ([s for s in plan if s.role], [s for s in plan if not s.role]) if phase]
 
 
 PLANS_FOLDER = "sweeps"  # beside the run folders of <out>: the plans of the sweeps that wrote them

@@ -9,7 +9,7 @@ import pandas as pd
 from mmdg_bench.engine.checkpoint import CHECKPOINT
 from mmdg_bench.engine.run_folder import RunFolder
 from mmdg_bench.errors import UserError
-from mmdg_bench.sweep.execute import ERROR
+from mmdg_bench.sweep.execute import ERROR, lacks_weights
 from mmdg_bench.sweep.plan import RunSpec, saved_plans
 
 STATES = ["done", "running", "failed", "interrupted", "pending"]
@@ -19,6 +19,8 @@ def run_state(spec: RunSpec) -> tuple[str, str]:
     """(state, detail) of one planned run. "running": a process holds its folder's lock, on any host
     of the file system (call this from a process that holds no run folder lock)."""
     folder = RunFolder(spec.folder())
+    if folder.is_done() and lacks_weights(spec, folder.path):
+        return "pending", "finished without kept weights, which the runs that read it need: trained again with them"
     if folder.is_done():
         return "done", ""
     if folder.is_locked():
