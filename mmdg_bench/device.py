@@ -9,6 +9,8 @@ runs: the facts that the engine and the feature-cache builder share.
   and no strategy ever sees a scaled gradient. fp16 is not offered for that reason: its GradScaler
   would hand strategies gradients multiplied by the loss scale.
 - `data.num_workers` beyond the CPUs this process may use is capped to them, with one line saying so.
+- A batch moves to the device with `to_device` (non-blocking from pinned memory on a GPU), which the
+  engine, the benches and a strategy reading its own loader (PMR's prototype pass) share.
 """
 
 import contextlib
@@ -59,3 +61,22 @@ def usable_workers(requested: int) -> int:
                                  f"{cpus} loader workers"), stacklevel=2)
         return cpus
     return requested
+
+
+def memory_format(tensor_or_dims) -> torch.memory_format:
+    dims = tensor_or_dims if isinstance(tensor_or_dims, int) else tensor_or_dims.dim()
+    return torch.channels_last_3d if dims == 5 else torch.channels_last
+
+
+def to_device(batch: dict, device: str, channels_last: bool = False) -> dict:
+    """A batch on `device`: non-blocking copies from pinned memory on a GPU, clips in channels-last
+    order where asked."""
+    cuda = device.startswith("cuda")
+    moved = {}
+    for key, value in batch.items():
+        if torch.is_tensor(value):
+            value = value.to(device, non_blocking=cuda)
+            if channels_last and cuda and value.dim() in (4, 5):
+                value = value.contiguous(memory_format=memory_format(value))
+        moved[key] = value
+    return moved

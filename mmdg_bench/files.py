@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 FULL = 1 << 16  # bytes left on a file system that a failed write is taken to have filled
+DONE = "done"  # <run>/done: written last, when the run finished
+WEIGHTS = "weights"  # <run>/weights/{last,best-val}.pt: a run's kept weights (evaluate, UMT's teachers)
 
 
 def cache_dir() -> Path:

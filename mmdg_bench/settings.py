@@ -276,6 +276,11 @@ class Config:
             raw[section] = {"name": choice.name, choice.name: choice.params}
         return raw
 
+    def folder_name(self, target: str) -> str:
+        """The name of the run folder of this config holding out `target`: its identity, readable."""
+        return run_name(self.preset, run_label(self.method.name, self.strategy.name), target, self.seed,
+                        self.hash(target))
+
     def hash(self, *extra: str) -> str:
         """A short stable hash of the resolved config (plus e.g. the target domain), leaving out the
         settings that only say how to execute it (threads, loader workers, the decoded cache), so a
@@ -290,6 +295,15 @@ class Config:
         drop_default_extensions(settings)
         text = json.dumps([settings, *extra], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def run_name(preset: str, strategy: str, target: str, seed: int, config_hash: str) -> str:
+    return f"{preset}__{strategy}__{target}__seed{seed}__{config_hash}"
+
+
+def run_label(method: str, strategy: str) -> str:
+    """"gmp" for ERM (the default method) under gmp; "simmmdg+gmp" for another method."""
+    return strategy if method == "erm" else f"{method}+{strategy}"
 
 
 def drop_default_extensions(settings: dict) -> None:

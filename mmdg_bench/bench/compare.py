@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from mmdg_bench.bench.timing import median_seconds, run_command
-from mmdg_bench.engine.run_folder import DONE, SUMMARY, run_name
+from mmdg_bench.engine.run_folder import DONE, SUMMARY
 from mmdg_bench.results.collect import collect
 from mmdg_bench.results.render import render_compare
+from mmdg_bench.settings import run_name
 
 STRATEGIES = ["baseline", "ogm-ge", "grad-blending", "pcgrad", "gmp", "gmp-no-k", "gmp-no-p",
               "gmp-unified", "gmp-cagp-only", "gmp-igdm-only"]

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from mmdg_bench.config import load_config
 from mmdg_bench.data import ClipDataset, load_index
-from mmdg_bench.engine.acceleration import to_device
+from mmdg_bench.device import to_device
 from mmdg_bench.engine.train import make_optimizer, run_model, seed_everything, step_losses
 from mmdg_bench.settings import Config
 from mmdg_bench.strategies import STRATEGIES, Strategy

@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from mmdg_bench.device import usable_workers
+from mmdg_bench.device import memory_format, usable_workers
 
 
 def configure_backends(deterministic: bool) -> None:
@@ -27,11 +27,6 @@ def configure_backends(deterministic: bool) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
-def memory_format(tensor_or_dims) -> torch.memory_format:
-    dims = tensor_or_dims if isinstance(tensor_or_dims, int) else tensor_or_dims.dim()
-    return torch.channels_last_3d if dims == 5 else torch.channels_last
-
-
 def prepare_encoders(model, device: str, channels_last: bool, compile_encoders: bool) -> None:
     """Channels-last weights (GPU only) and compiled encoders, in place."""
     for name, encoder in model.encoders.items():
@@ -41,20 +36,6 @@ def prepare_encoders(model, device: str, channels_last: bool, compile_encoders: 
                 encoder.to(memory_format=memory_format(weight_dims))
         if compile_encoders:
             model.encoders[name] = torch.compile(encoder)
-
-
-def to_device(batch: dict, device: str, channels_last: bool = False) -> dict:
-    """A batch on `device`: non-blocking copies from pinned memory on a GPU, clips in channels-last
-    order where asked."""
-    cuda = device.startswith("cuda")
-    moved = {}
-    for key, value in batch.items():
-        if torch.is_tensor(value):
-            value = value.to(device, non_blocking=cuda)
-            if channels_last and cuda and value.dim() in (4, 5):
-                value = value.contiguous(memory_format=memory_format(value))
-        moved[key] = value
-    return moved
 
 
 def loader_options(device: str, num_workers: int, prefetch: int) -> dict:

@@ -15,10 +15,9 @@ from pathlib import Path
 import torch
 
 from mmdg_bench.errors import UserNotice
-from mmdg_bench.files import write_atomically
+from mmdg_bench.files import WEIGHTS, write_atomically
 
 CHECKPOINT = "checkpoint.pt"
-WEIGHTS = "weights"  # <run>/weights/{last,best-val}.pt: the selected epochs' weights, for `evaluate`
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:

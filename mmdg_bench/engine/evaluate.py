@@ -3,8 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from mmdg_bench.device import autocast
-from mmdg_bench.engine.acceleration import to_device
+from mmdg_bench.device import autocast, to_device
 from mmdg_bench.models.multimodal import MultimodalModel
 
 

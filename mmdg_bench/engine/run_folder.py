@@ -22,9 +22,8 @@ from pathlib import Path
 import yaml
 
 from mmdg_bench.errors import UserError
-from mmdg_bench.files import write_text_atomically
+from mmdg_bench.files import DONE, write_text_atomically
 
-DONE = "done"
 SUMMARY = "summary.json"
 METRICS = "metrics.jsonl"
 CONFIG = "config.yaml"
@@ -35,19 +34,9 @@ class RunFolderBusy(UserError):
     """Another process holds the run folder's lock: it is training that run now."""
 
 
-def run_name(preset: str, strategy: str, target: str, seed: int, config_hash: str) -> str:
-    return f"{preset}__{strategy}__{target}__seed{seed}__{config_hash}"
-
-
-def run_label(method: str, strategy: str) -> str:
-    """"gmp" for ERM (the default method) under gmp; "simmmdg+gmp" for another method."""
-    return strategy if method == "erm" else f"{method}+{strategy}"
-
-
 def run_folder_of(config, target: str, out_root: Path | str) -> "RunFolder":
     """The folder of the run of `config` (a Config) holding out `target`, under `out_root`."""
-    label = run_label(config.method.name, config.strategy.name)
-    return RunFolder(Path(out_root) / run_name(config.preset, label, target, config.seed, config.hash(target)))
+    return RunFolder(Path(out_root) / config.folder_name(target))
 
 
 @contextlib.contextmanager

@@ -22,8 +22,8 @@ import mmdg_bench
 from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.data.decoding import require_gpu_decoding
 from mmdg_bench.data.sampling import EpochSampler
-from mmdg_bench.device import autocast, resolve_device
-from mmdg_bench.engine.acceleration import configure_backends, loader_options, prepare_encoders, to_device
+from mmdg_bench.device import autocast, resolve_device, to_device
+from mmdg_bench.engine.acceleration import configure_backends, loader_options, prepare_encoders
 from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, restore, save_checkpoint, save_weights
 from mmdg_bench.engine.evaluate import evaluate
 from mmdg_bench.engine.run_folder import one_trainer_per_folder, run_folder_of

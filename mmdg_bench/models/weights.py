@@ -227,3 +227,16 @@ def load_encoder_weights(network: nn.Module, file: str, weights_dir: str | None,
     summary = load_weights(network, path, f"{modality} encoder {name}", strict)
     log.info(summary)
     return summary
+
+
+def read_kept_weights(path: Path, device: str) -> dict:
+    """A run's kept weights; a damaged file (cut short, overwritten) is one sentence with the repair."""
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+        if not isinstance(state, dict):
+            raise ValueError("it does not hold a model's state")
+    except (OSError, RuntimeError, ValueError, EOFError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"the kept weights {path} cannot be read ({reason[:200]}): retrain the run with --force "
+                        f"to keep them again") from None
+    return state

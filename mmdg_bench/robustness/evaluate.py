@@ -12,13 +12,13 @@ evaluation clips. robustness.json, written atomically, keeps earlier conditions:
 import json
 from pathlib import Path
 
-import torch
 from torch.utils.data import DataLoader
 
 from mmdg_bench.engine.checkpoint import WEIGHTS, load_trainable_state
 from mmdg_bench.engine.run_folder import CONFIG, RunFolder
 from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.files import write_text_atomically
+from mmdg_bench.models.weights import read_kept_weights
 from mmdg_bench.robustness.conditions import MISSING_AS, Condition
 from mmdg_bench.seeding import stream
 
@@ -46,19 +46,6 @@ def check_run(folder: Path, weights: str) -> Path:
         raise UserError(f"{folder} kept no {weights} weights ({path} is missing): it ran with keep_weights false "
                         f"or before weights were kept; rerun it with --force")
     return path
-
-
-def read_weights(path: Path, device: str) -> dict:
-    """A run's kept weights; a damaged file (cut short, overwritten) is one sentence with the repair."""
-    try:
-        state = torch.load(path, weights_only=True, map_location=device)
-        if not isinstance(state, dict):
-            raise ValueError("it does not hold a model's state")
-    except (OSError, RuntimeError, ValueError, EOFError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(f"the kept weights {path} cannot be read ({reason[:200]}): retrain the run with --force "
-                        f"to keep them again") from None
-    return state
 
 
 def target_loader(config, index, target: str, sources: list[str]) -> DataLoader:
@@ -97,7 +84,7 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
     target = summary["target_domain"]
     sources = index.sources(target)
     model = run_model(config, len(index.classes), len(sources), device)
-    load_trainable_state(model, read_weights(weights_path, device))
+    load_trainable_state(model, read_kept_weights(weights_path, device))
     loader = target_loader(config, index, target, sources)
     results = {}
     for condition in conditions:

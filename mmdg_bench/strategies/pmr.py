@@ -46,7 +46,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from mmdg_bench.data.sampling import EpochSampler
-from mmdg_bench.engine.acceleration import to_device
+from mmdg_bench.device import to_device
 from mmdg_bench.errors import UserError
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses

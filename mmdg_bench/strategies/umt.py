@@ -40,7 +40,9 @@ from torch import Tensor, nn
 from mmdg_bench.device import autocast
 from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.facts import STRATEGY_FACTS
+from mmdg_bench.files import DONE, WEIGHTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.models.weights import read_kept_weights
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 
 
@@ -109,22 +111,20 @@ def teacher_command(config, modality: str, target: str, out_root) -> str:
 def teacher_weights(config, modality: str, target: str, out_root, weights: str = "best-val") -> Path:
     """The kept weights file of the teacher of `modality`, or one sentence saying which teacher is missing
     and how to train it."""
-    from mmdg_bench.engine.checkpoint import WEIGHTS
-    from mmdg_bench.engine.run_folder import run_folder_of
-
-    folder = run_folder_of(teacher_config(config, modality), target, out_root)
-    path = folder.path / WEIGHTS / f"{weights}.pt"
-    if folder.is_done() and path.is_file():
+    folder = Path(out_root) / teacher_config(config, modality).folder_name(target)
+    path = folder / WEIGHTS / f"{weights}.pt"
+    done = (folder / DONE).is_file()
+    if done and path.is_file():
         return path
     command = teacher_command(config, modality, target, out_root)
-    if not folder.is_done():
-        state = "is not finished" if folder.path.exists() else "has not been trained"
+    if not done:
+        state = "is not finished" if folder.exists() else "has not been trained"
         repair = f"train it first with `{command}`"
     else:
         state = f"kept no {weights} weights (it ran with keep_weights false)"
         repair = f"retrain it with `{command} --force` (training is deterministic: the same run, with weights)"
     raise UserError(f"umt distils from the {modality}-only baseline run of the same settings (target {target}, "
-                    f"seed {config.seed}), but that teacher {state} ({folder.path}): {repair}, adding this run's "
+                    f"seed {config.seed}), but that teacher {state} ({folder}): {repair}, adding this run's "
                     f"other --set options except the strategy's, or let `mmdg-bench sweep --strategies umt` train "
                     f"the teachers first")
 
@@ -163,13 +163,11 @@ class UMT(Strategy):
 
     def prepare_run(self, config, target: str, out_root) -> None:
         """Load every teacher (none with alpha 0), or stop with the sentence that says which one is missing."""
-        from mmdg_bench.robustness.evaluate import read_weights
-
         self.precision = config.precision
         device = next(self.model.parameters()).device
         paths = {m: teacher_weights(config, m, target, out_root, self.params.weights)
                  for m in self.model.modalities} if self.params.alpha != 0 else {}
-        self.teachers = {m: load_teacher(self.model.encoders[m], read_weights(path, str(device)), m, path)
+        self.teachers = {m: load_teacher(self.model.encoders[m], read_kept_weights(path, str(device)), m, path)
                          for m, path in paths.items()}
 
     def use_teachers(self, teachers: dict[str, nn.Module]) -> None:

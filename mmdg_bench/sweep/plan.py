@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mmdg_bench.config import load_config
-from mmdg_bench.engine.run_folder import run_folder_of, run_label
+from mmdg_bench.engine.run_folder import run_folder_of
 from mmdg_bench.errors import UserError, UserNotice
 from mmdg_bench.files import write_text_atomically
-from mmdg_bench.settings import Config, overridden_strategies
+from mmdg_bench.settings import Config, overridden_strategies, run_label
 
 ALL = "all"
 

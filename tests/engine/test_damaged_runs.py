@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from mmdg_bench.cli import app
 from mmdg_bench.engine.run_folder import DONE, SUMMARY, RunFolder, run_folder_of
 from mmdg_bench.errors import UserError
-from mmdg_bench.robustness.evaluate import read_weights
+from mmdg_bench.models.weights import read_kept_weights as read_weights
 from tests.conftest import TINY
 
 SET = [arg for override in TINY for arg in ("--set", override)]
