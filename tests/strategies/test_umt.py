@@ -24,16 +24,6 @@ TARGET = "toon"
 pytestmark = pytest.mark.filterwarnings("ignore::mmdg_bench.errors.UserNotice")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def synth_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MMDG_BENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def config():
     return load_config("synth", TINY, strategy__name="umt")
