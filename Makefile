@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BENCH  := $(VENV)/bin/mmdg-bench
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench gpu-check leaderboard clean
+.PHONY: install run test bench gpu-check leaderboard studies clean
 
 install: $(STAMP)
 
@@ -49,6 +49,19 @@ leaderboard: $(STAMP)
 	$(BENCH) compare $(RUNS) --format md --reference paper --against 'baseline [fusion=concat]' > $(SYNTH)/leaderboard.md
 	$(BENCH) compare $(RUNS) --format csv --against 'baseline [fusion=concat]' > $(SYNTH)/leaderboard.csv
 	$(BENCH) plot $(RUNS) --out $(SYNTH)/figures
+
+# The committed studies (resumable). GMP's Fig. 4 on synth: alpha_k x alpha_p, toon held out, 2 seeds
+# (50 runs, about 30 min on 2 cores); the report of the committed leaderboard.
+SENSITIVITY := results/synth-sensitivity
+studies: $(STAMP)
+	$(BENCH) sweep --preset synth --strategies gmp --targets toon --seeds 0-1 --jobs $(JOBS) \
+	  --vary strategy.gmp.alpha_k=0,0.25,0.5,0.75,1 --vary strategy.gmp.alpha_p=0,0.25,0.5,0.75,1 \
+	  --set keep_weights=false --out $(SENSITIVITY)/runs
+	$(BENCH) plot $(SENSITIVITY)/runs --sensitivity strategy.gmp.alpha_k --sensitivity strategy.gmp.alpha_p \
+	  --out $(SENSITIVITY)/figures
+	$(BENCH) plot $(SENSITIVITY)/runs --sensitivity strategy.gmp.alpha_k --out $(SENSITIVITY)/figures
+	$(BENCH) plot $(SENSITIVITY)/runs --sensitivity strategy.gmp.alpha_p --out $(SENSITIVITY)/figures
+	$(BENCH) report $(RUNS) --out $(SYNTH)/report.html --against 'baseline [fusion=concat]'
 
 clean:
 	rm -rf results/runs

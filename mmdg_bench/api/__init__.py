@@ -18,6 +18,7 @@ MODULES = {
     "runs": ["run"],
     "sweeps": ["sweep", "sweep_status"],
     "results": ["compare", "plot"],
+    "reports": ["report"],
     "evaluation": ["evaluate"],
     "catalogue": ["strategies", "methods", "presets", "presets_show", "presets_copy", "presets_validate"],
     "data": ["data_synth", "data_index", "data_verify", "data_extract_audio", "data_download"],

@@ -54,12 +54,19 @@ def compare(results_dir: Path | str = "results/runs", selection: str = "best-val
     return {prefix(g) + table.title: table.cells if numbers else table.text for g in groups for table in g.tables}
 
 
-def plot(results_dir: Path | str = "results/runs", out: Path | str = "results/figures") -> list[Path]:
+def plot(results_dir: Path | str = "results/runs", out: Path | str = "results/figures",
+         sensitivity: list[str] = ()) -> list[Path]:
     """Figures over training per preset (PNG and PDF): accuracy, per-modality accuracy, cos(g_c, g_d),
-    GMP's rho, sigma, k, p; returns the files written. Unreadable finished runs are warned about."""
+    GMP's rho, sigma, k, p; returns the files written. Unreadable finished runs are warned about.
+    With `sensitivity` (one or two settings a `sweep --vary` varied, e.g. ["strategy.gmp.alpha_k"]),
+    instead the sensitivity figure: accuracy against the setting, or a heatmap over the two."""
     from mmdg_bench.results.plots import plot_results
+    from mmdg_bench.results.sensitivity import plot_sensitivity
 
-    written, damaged = plot_results(Path(results_dir), Path(out))
+    if sensitivity:
+        written, damaged = plot_sensitivity(Path(results_dir), Path(out), list(sensitivity))
+    else:
+        written, damaged = plot_results(Path(results_dir), Path(out))
     for run in damaged:
         warnings.warn(UserNotice(run.note), stacklevel=2)
     return written

@@ -14,7 +14,7 @@ from mmdg_bench.api.runs import not_a_file
 from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.facts import PAPER_STRATEGIES
 from mmdg_bench.sweep.launchers import launch_local, launch_submitit
-from mmdg_bench.sweep.plan import RunSpec, plan_sweep, save_plan
+from mmdg_bench.sweep.plan import RunSpec, plan_sweep, save_plan, saved_plans
 from mmdg_bench.sweep.status import run_state
 from mmdg_bench.sweep.status import sweep_status as status_table
 
@@ -39,13 +39,14 @@ def sweep(preset: str = "synth", strategies: Sequence[str] | str = PAPER_STRATEG
           methods: Sequence[str] | str = "erm", targets: Sequence[str] | str = "all", seeds: str = "0-2",
           overrides: list[str] = (), out: Path | str = "results/runs", launcher: str = "local", jobs: int = 1,
           cluster: str | None = None, slurm: list[str] = (), dry_run: bool = False, loggers: list[str] = (),
-          plugins: list[str] = (),
+          plugins: list[str] = (), vary: list[str] = (),
           report: Report = lambda spec, outcome: None, announce: Announce = lambda plan, states: None
           ) -> pd.DataFrame:
     """Every (method, strategy, target, seed) run of the grid not yet done, `jobs` at a time here or as
     Slurm job arrays (`launcher="submitit"`): one row per planned run with its folder and what happened
     ("done"; "skipped": finished already, here or by another process; "failed": its error.txt says why).
-    With `dry_run` nothing trains and the rows say each run's state."""
+    With `dry_run` nothing trains and the rows say each run's state. `vary` (["strategy.gmp.alpha_k=0,0.5"])
+    multiplies the grid by the cartesian product of the varied settings, each combination checked first."""
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     check_choice(launcher, LAUNCHERS, "--launcher")
@@ -55,7 +56,7 @@ def sweep(preset: str = "synth", strategies: Sequence[str] | str = PAPER_STRATEG
     out = not_a_file(out, "--out")
     trackers = [f"loggers=[{','.join(loggers)}]"] if loggers else []
     plan = plan_sweep(preset, comma_list(strategies), comma_list(targets), seeds, [*overrides, *trackers], out,
-                      plugins=list(plugins), methods=comma_list(methods))
+                      plugins=list(plugins), methods=comma_list(methods), vary=list(vary))
     states = [run_state(spec)[0] for spec in plan]
     announce(plan, states)
     if dry_run:
@@ -83,5 +84,8 @@ def plan_frame(plan: list[RunSpec], **columns: list) -> pd.DataFrame:
 
 
 def sweep_status(out: Path | str = "results/runs") -> pd.DataFrame:
-    """done / running / failed / interrupted / pending, with a detail, for every run planned under `out`."""
-    return status_table(Path(out))
+    """done / running / failed / interrupted / pending, with a detail, for every run planned under `out`;
+    for a sweep with --vary, a "varied" column tells its cells apart ("alpha_k=0.25, alpha_p=0")."""
+    table = status_table(Path(out))
+    cells = [spec.cell for spec in saved_plans(Path(out))]  # the status table lists the saved plans in order
+    return table.assign(varied=cells) if any(cells) else table

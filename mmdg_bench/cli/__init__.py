@@ -16,7 +16,7 @@ from typer._click import exceptions as click_errors  # typer 0.29 vendors click:
 from typer.core import TyperGroup
 from typer.exceptions import Abort  # not in the vendored click
 
-from mmdg_bench.cli import bench, catalogue, data, evaluate, features, results, runs, sweep, weights
+from mmdg_bench.cli import bench, catalogue, data, evaluate, features, report, results, runs, sweep, weights
 from mmdg_bench.cli.common import PLUGINS, command_group, errors, report_bug, show_help_without_a_command, user_errors
 
 NOT_ONE_OF = re.compile(r"Invalid value for '(?P<option>[^']+)': (?:Value error, )?'(?P<value>[^']*)' is not one "
@@ -81,6 +81,7 @@ app.add_typer(sweep.app, name="sweep")
 app.command()(runs.run)
 app.command()(results.compare)
 app.command()(results.plot)
+app.command()(report.report)
 app.command()(catalogue.strategies)
 app.command()(catalogue.methods)
 app.command()(bench.bench)

@@ -65,13 +65,16 @@ def compare(
 def plot(
     results_dir: Path = typer.Argument(Path("results/runs"), help="Folder of run folders."),
     out: Path = typer.Option(Path("results/figures"), help="Where the figures are written (PNG and PDF)."),
+    sensitivity: list[str] = typer.Option(None, metavar="KEY",
+                                          help="Instead, accuracy against a setting that sweep --vary varied; "
+                                               "given twice, a heatmap over the two settings."),
 ):
     """Figures over training per preset: accuracy, per-modality accuracy, cos(g_c, g_d), GMP's rho, sigma, k, p."""
     from mmdg_bench.api.results import plot as plot_figures
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        written = plot_figures(results_dir, out)
+        written = plot_figures(results_dir, out, sensitivity or [])
     for message in caught:
         warning(str(message.message))
     for path in written:

@@ -80,6 +80,9 @@ def sweep(
                                     help="submitit: executor parameter, e.g. slurm_partition=gpu (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what is already done; train nothing."),
     logger: list[str] = LOGGER,
+    vary: list[str] = typer.Option(None, metavar="KEY=V1,V2,...",
+                                   help="Run every value of a setting, e.g. strategy.gmp.alpha_k=0,0.5,1; repeatable: "
+                                        "the grid takes every combination."),
 ):
     """Run every (strategy, target, seed) of the grid that is not done yet; interrupted runs resume."""
     if ctx.invoked_subcommand is not None:
@@ -91,7 +94,7 @@ def sweep(
         console.print(f"sweep of {len(plan)} runs into {out}: {done} done, {len(plan) - done} to run")
         if dry_run:
             for spec, state in zip(plan, states):
-                console.print(f"  {state:<11} {spec.label}  {spec.folder().name}", highlight=False)
+                console.print(f"  {state:<11} {escape(spec.label)}  {spec.folder().name}", highlight=False)
 
     outcomes = Counter()
 
@@ -101,7 +104,7 @@ def sweep(
             outcomes[outcome] += 1
 
     run_sweep(preset, strategies, methods, targets, seeds, set_ or [], out, launcher.value, jobs,
-              cluster and cluster.value, slurm or [], dry_run, logger or [], PLUGINS, report, announce)
+              cluster and cluster.value, slurm or [], dry_run, logger or [], PLUGINS, vary or [], report, announce)
     if dry_run:
         return
     failed = outcomes.get("failed", 0)

@@ -265,7 +265,8 @@ def planned_runs(results_dir: Path | str) -> dict[str, dict[str, str]]:
     planned = {}
     for preset, named in specs.items():  # a label shows the overrides its preset's sweeps do not share
         shared = set.intersection(*(set(spec.overrides) for spec in named.values()))
-        shown = {name: [o for o in spec.overrides if o not in shared and o.partition("=")[0].strip() not in how]
+        shown = {name: [o for o in spec.overrides if o not in shared and o.partition("=")[0].strip() not in how
+                        and o not in spec.varied]  # a grid cell's label shows its values already
                  for name, spec in named.items()}
         planned[preset] = {name: spec.label + (f" [{', '.join(shown[name])}]" if shown[name] else "")
                            + (UNRESOLVED if name.startswith("?") else "") for name, spec in named.items()}

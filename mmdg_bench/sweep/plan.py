@@ -4,6 +4,10 @@ plan under <out>/sweeps/ with each run's folder name and label, so that `sweep s
 read what was planned without resolving any preset again (plans saved before folder names were
 recorded still read: their folders are worked out from their presets).
 
+`--vary KEY=V1,V2,...` (repeatable) multiplies the grid by the cartesian product of the varied settings:
+each cell is one more `--set` override per varied key, so a cell's run is an ordinary run folder (its
+config hash tells the cells apart) and its label names the values that vary (`gmp/toon/seed0 [alpha_k=0.25]`).
+
 The seed of a run is the trial seed itself, shared by every strategy and target: adding a
 strategy or a target never shifts another run's seed, and runs of two strategies with the same
 (target, seed) start from the same initialisation and data order, which the paired tests of
@@ -12,6 +16,7 @@ strategy or a target never shifts another run's seed, and runs of two strategies
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -40,6 +45,10 @@ class RunSpec:
     # A run that other planned runs read ("umt's video teacher", `Strategy.required_runs`): trained before
     # them, with its weights kept ("": an ordinary run).
     role: str = ""
+    # The overrides of this run that the sweep's --vary made ("strategy.gmp.alpha_k=0.25"): its label shows
+    # them ("alpha_k=0.25"), so that the cells of a grid read apart in progress lines; `overrides` already
+    # holds them, so they are not part of its identity.
+    varied: tuple[str, ...] = field(default=(), compare=False)
 
     def config(self) -> Config:
         with warnings.catch_warnings():  # overrides of the grid's other strategies: plan_sweep tells once
@@ -54,8 +63,16 @@ class RunSpec:
         return run_folder_of(self.config(), self.target, self.out).path
 
     @property
+    def cell(self) -> str:
+        """The --vary values of this run, "alpha_k=0.25, alpha_p=0" ("" when the sweep varied nothing)."""
+        keys = [o.partition("=")[0] for o in self.varied]
+        names = short_names(keys)
+        return ", ".join(f"{names[key]}={o.partition('=')[2]}" for key, o in zip(keys, self.varied))
+
+    @property
     def label(self) -> str:
         label = f"{run_label(self.method, self.strategy)}/{self.target}/seed{self.seed}"
+        label += f" [{self.cell}]" if self.varied else ""
         return f"{label} ({self.role})" if self.role else label
 
 
@@ -107,32 +124,95 @@ def parse_names(text: str, choices: list[str], kind: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# Settings a sweep already varies through its own options: --vary of these would be overridden by them.
+GRID_KEYS = {"seed": "--seeds", "strategy": "--strategies", "strategy.name": "--strategies",
+             "method": "--methods", "method.name": "--methods"}
+
+
+def split_values(text: str) -> list[str]:
+    """'0,0.5,[video,audio]' -> ['0', '0.5', '[video,audio]']: commas inside brackets or braces belong to
+    one YAML value (a list setting such as data.modalities), the others separate values."""
+    values, depth, current = [], 0, ""
+    for char in text:
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth <= 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*values, current.strip()]
+
+
+def parse_vary(items: list[str], overrides: list[str] = ()) -> dict[str, list[str]]:
+    """['strategy.gmp.alpha_k=0,0.5'] -> {'strategy.gmp.alpha_k': ['0', '0.5']}: each value is a `--set`
+    value (YAML), checked later with its whole config; the shape of each --vary is checked here."""
+    varied = {}
+    fixed = {o.partition("=")[0].strip() for o in overrides}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--vary takes KEY=V1,V2,..., e.g. strategy.gmp.alpha_k=0,0.5,1, got '{item}'")
+        if key in GRID_KEYS:
+            raise UserError(f"--vary {key}: the sweep varies it with {GRID_KEYS[key]}; use that option instead")
+        if key in varied:
+            raise UserError(f"--vary {key} is given twice: list all its values in one --vary {key}=V1,V2,...")
+        if key in fixed:
+            raise UserError(f"{key} is both set (--set) and varied (--vary): give it once")
+        if not text.strip():
+            raise UserError(f"--vary {key} names no value: give its values as {key}=V1,V2,...")
+        values = list(dict.fromkeys(split_values(text)))
+        if any(not value for value in values):
+            raise UserError(f"--vary {key} has an empty value ('{text}'): give its values as {key}=V1,V2,...")
+        varied[key] = values
+    return varied
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """Each dotted key by its last part ('alpha_k'), or whole where two keys share that last part."""
+    last = [key.rsplit(".", 1)[-1] for key in keys]
+    return {key: name if last.count(name) == 1 else key for key, name in zip(keys, last)}
+
+
+def vary_cells(varied: dict[str, list[str]]) -> list[tuple[str, ...]]:
+    """The cartesian product of the varied settings, each cell as its overrides ('KEY=V'); one empty
+    cell when nothing varies."""
+    return [tuple(f"{key}={value}" for key, value in zip(varied, values))
+            for values in itertools.product(*varied.values())]
+
+
 def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides: list[str],
-               out: Path | str, plugins: list[str] = (), methods: str = "erm") -> list[RunSpec]:
-    """Every run of the grid; every config is resolved now, so a typo fails before any training."""
+               out: Path | str, plugins: list[str] = (), methods: str = "erm", vary: list[str] = ()) -> list[RunSpec]:
+    """Every run of the grid (times every cell of `vary`); every config is resolved now, so a typo fails
+    before any training."""
     from mmdg_bench.data import load_index
     from mmdg_bench.methods import METHODS
     from mmdg_bench.models.weights import check_weights_present
     from mmdg_bench.strategies import STRATEGIES
 
+    cells = vary_cells(parse_vary(list(vary), overrides))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserNotice)
         base = load_config(preset, overrides, plugins=plugins)
+        for cell in cells:  # each combination checked before the data is read (a bad key or value)
+            load_config(preset, [*overrides, *cell], plugins=plugins)
     chosen = parse_names(strategies, STRATEGIES.names(), "strategy")
     chosen_methods = parse_names(methods, METHODS.names(), "method")
     trial_seeds = parse_seeds(seeds)
     named(targets, "target domain")  # every mistake that needs no data is told before the data is read
     check_weights_present(base.model, base.data.modalities)
     domains = load_index(base.data).domains
-    plan = [RunSpec(preset, s, t, seed, tuple(overrides), str(out), tuple(base.plugins), method)
+    plan = [RunSpec(preset, s, t, seed, (*overrides, *cell), str(out), tuple(base.plugins), method, varied=cell)
             for method in chosen_methods
             for s in chosen
             for t in parse_names(targets, domains, "target domain")
+            for cell in cells
             for seed in trial_seeds]
     plan = [dataclasses.replace(spec, run_folder=run_folder_of(spec.config(), spec.target, "").path.name)
             for spec in plan]  # every config resolved: a typo fails here, before any training
     plan = with_required_runs(plan)
-    for name in sorted(overridden_strategies(overrides) - set(chosen)):
+    for name in sorted(overridden_strategies([*overrides, *(f"{key}=" for key in parse_vary(list(vary)))])
+                       - set(chosen)):
         warnings.warn(UserNotice(f"the overrides of strategy.{name} have no effect: the sweep's strategies "
                                  f"are {', '.join(chosen)}"), stacklevel=2)
     return plan
@@ -153,7 +233,7 @@ def required_specs(spec: RunSpec) -> list[RunSpec]:
         strategy, method = changes.pop("strategy", spec.strategy), changes.pop("method", spec.method)
         required = RunSpec(spec.preset, strategy, spec.target, spec.seed,
                            (*spec.overrides, *(override(k, v) for k, v in changes.items())), spec.out, spec.plugins,
-                           method, role=role)
+                           method, role=role, varied=spec.varied)
         specs.append(dataclasses.replace(required, run_folder=run_folder_of(required.config(), spec.target,
                                                                             "").path.name))
     return specs
@@ -215,7 +295,8 @@ def saved_plans(out: Path) -> list[RunSpec]:
     for path in sorted((Path(out) / PLANS_FOLDER).glob("*.json")):
         for raw in read_plan(path):
             spec = RunSpec(**{**{k: v for k, v in raw.items() if k in names}, "overrides": tuple(raw["overrides"]),
-                              "plugins": tuple(raw.get("plugins", ()))})
+                              "plugins": tuple(raw.get("plugins", ())),
+                              "varied": tuple(raw.get("varied", ()))})
             if spec.run_folder or spec not in specs:
                 specs[spec] = spec
     return list(specs.values())

@@ -61,8 +61,8 @@ def test_sweep_reports_each_runs_outcome_and_compare_gives_the_numbers(tmp_path)
 # The CLI's parameter names that the API spells otherwise (a function takes several of a repeatable option).
 RENAMED = {"set_": "overrides", "target": "targets", "logger": "loggers", "part": "parts"}
 # Commands whose work does not depend on what plugins register: their functions take no `plugins`.
-WITHOUT_PLUGINS = {"compare", "plot", "sweep_status", "presets", "presets_show", "presets_copy", "data_extract_audio",
-                   "data_download", "weights_list", "weights_download", "bench"}
+WITHOUT_PLUGINS = {"compare", "plot", "report", "sweep_status", "presets", "presets_show", "presets_copy",
+                   "data_extract_audio", "data_download", "weights_list", "weights_download", "bench"}
 
 
 HELP_ONLY = {("data",), ("weights",), ("features",)}  # groups that only print their help

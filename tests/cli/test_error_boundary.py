@@ -19,6 +19,7 @@ WORK = {
     ("run",): ([], "runs:resolve_runs"),
     ("compare",): (["{tmp}"], "results:compare_groups"),
     ("plot",): (["{tmp}"], "results:plot"),
+    ("report",): (["{tmp}", "--out", "{tmp}/report.html"], "reports:report"),
     ("evaluate",): (["{tmp}"], "evaluation:evaluate"),
     ("strategies",): ([], "catalogue:strategies"),
     ("methods",): ([], "catalogue:methods"),
