@@ -50,6 +50,20 @@ class SynthConfig:
     audio_snr_db: float = -18.0  # class tone vs. noise: lower = audio learned more slowly
     domain_shift: float = 1.0  # strength of each domain's style (background, texture, noise colour)
     seed: int = 0
+    video_noise: float = 12.0  # std of each pixel's Gaussian noise (0..255): video's counterpart of audio_snr_db
+    # What the colour cue does on the held-out (target) domain of a run: "flipped": its own colour map, which
+    # gives each class the colour of another class on the sources (misleads); "absent": one grey for every
+    # class (no cue); "random": a colour drawn apart from the class (noise). The sources' clips never change.
+    target_shortcut: str = "flipped"
+
+    def check(self) -> None:
+        check_choice(self.target_shortcut, TARGET_SHORTCUTS, "'data.synth.target_shortcut'")
+
+
+TARGET_SHORTCUTS = ("flipped", "absent", "random")
+# Knobs of the synthetic set added after runs were recorded, at the values that render the clips those runs
+# read byte for byte: left out of config hashes, the set's cache folder name and its manifest at these values.
+SYNTH_LATER_DEFAULTS = {"video_noise": 12.0, "target_shortcut": "flipped"}
 
 
 FRAME_SAMPLING = ("jitter", "centre")
@@ -173,6 +187,7 @@ class DataConfig:
         self.video.check("video", 3)
         self.flow.check("flow", 2)
         self.audio.check()
+        self.synth.check()
         # The frames a clip is sampled at: those of its frame modalities; audio alone is timed by the video's.
         sampled = [m for m in ("video", "flow") if m in self.modalities] or ["video"] * ("audio" in self.modalities)
         jittered = [m for m in sampled if getattr(self, m).sampling == "jitter"]
@@ -329,6 +344,11 @@ def drop_default_extensions(settings: dict) -> None:
         # loop and clamp read the same frames).
         if node.get("past_end") == "loop":
             node.pop("past_end")
+    synth = data.get("synth")
+    if isinstance(synth, dict):
+        for key, default in SYNTH_LATER_DEFAULTS.items():
+            if key in synth and synth[key] == default:
+                synth.pop(key)
     strategy = settings.get("strategy") or {}
     params = strategy.get(strategy.get("name"))
     if isinstance(params, dict):
@@ -527,6 +547,7 @@ LIMITS = {
     "data.synth.audio_snr_db": FINITE,
     "data.synth.video_motion": NON_NEGATIVE,
     "data.synth.domain_shift": NON_NEGATIVE,  # 0: no domain shift
+    "data.synth.video_noise": NON_NEGATIVE,
     "data.synth.*_per_class": positive(100_000),
     "data.synth.frames": positive(1024),
     "data.synth.size": positive(4096),
