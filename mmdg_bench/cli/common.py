@@ -11,6 +11,7 @@ import time
 import traceback
 import warnings
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -181,6 +182,17 @@ def frame_table(frame, title: str, limit: int | None = None, overflow: str = "el
 
 # Options shared by several commands.
 PRESET = typer.Option("synth", metavar="NAME|PATH", help="Preset name (see `mmdg-bench presets`) or a YAML path.")
+RESULTS_DIR = typer.Argument(Path("results/runs"), help="Folder of run folders.")
+
+
+class Selection(str, Enum):
+    best_val = "best-val"
+    last = "last"
+    oracle = "oracle"
+
+
+SELECTION = typer.Option(Selection.best_val, help="Model selection rule (oracle peeks at target labels).")
+AGAINST = typer.Option(None, help="Strategy the Δ column and paired tests compare against [default: baseline].")
 DATA_ROOT = typer.Option(None, metavar="PATH", help="Dataset folder; default: the preset's (synth: its cache).")
 OVERRIDES = typer.Option(None, "--set", metavar="KEY=VALUE",
                          help="Override a setting, e.g. optim.lr=3e-4 (repeatable).")

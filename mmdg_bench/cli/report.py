@@ -4,28 +4,19 @@ folder (mmdg_bench/api/reports.py gathers them; mmdg_bench/results/report.py bui
     mmdg-bench report results/synth/runs --out results/synth/report.html
 """
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
-from mmdg_bench.cli.common import console, user_errors
-
-
-class Selection(str, Enum):
-    best_val = "best-val"
-    last = "last"
-    oracle = "oracle"
+from mmdg_bench.cli.common import AGAINST, RESULTS_DIR, SELECTION, Selection, console, user_errors
 
 
 @user_errors
 def report(
-    results_dir: Path = typer.Argument(Path("results/runs"), help="Folder of run folders."),
+    results_dir: Path = RESULTS_DIR,
     out: Path = typer.Option(Path("results/report.html"), metavar="FILE", help="The HTML file to write."),
-    selection: Selection = typer.Option(Selection.best_val,
-                                        help="Model selection rule (oracle peeks at target labels)."),
-    against: str = typer.Option(None,
-                                help="Strategy the Δ column and paired tests compare against [default: baseline]."),
+    selection: Selection = SELECTION,
+    against: str = AGAINST,
 ):
     """One self-contained HTML report: every compare table (sortable, with the published rows), the figures, the
     protocol, each run's provenance."""

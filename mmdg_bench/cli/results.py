@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from mmdg_bench.cli.common import console, errors, user_errors, warning
+from mmdg_bench.cli.common import AGAINST, RESULTS_DIR, SELECTION, Selection, console, errors, user_errors, warning
 
 
 class Format(str, Enum):
@@ -27,20 +27,12 @@ class Reference(str, Enum):
     paper = "paper"
 
 
-class Selection(str, Enum):
-    best_val = "best-val"
-    last = "last"
-    oracle = "oracle"
-
-
 @user_errors
 def compare(
-    results_dir: Path = typer.Argument(Path("results/runs"), help="Folder of run folders."),
+    results_dir: Path = RESULTS_DIR,
     format: Format = typer.Option(Format.table, "--format", help="Output format."),
-    selection: Selection = typer.Option(Selection.best_val,
-                                        help="Model selection rule (oracle peeks at target labels)."),
-    against: str = typer.Option(None,
-                                help="Strategy the Δ column and paired tests compare against [default: baseline]."),
+    selection: Selection = SELECTION,
+    against: str = AGAINST,
     reference: Reference = typer.Option(None, help="Add published rows: paper = GMP's EPIC-Kitchens/HAC averages."),
     robustness: bool = typer.Option(False, "--robustness", help="Accuracy under the test-time conditions "
                                                               "`mmdg-bench evaluate` recorded, instead."),
@@ -63,7 +55,7 @@ def compare(
 
 @user_errors
 def plot(
-    results_dir: Path = typer.Argument(Path("results/runs"), help="Folder of run folders."),
+    results_dir: Path = RESULTS_DIR,
     out: Path = typer.Option(Path("results/figures"), help="Where the figures are written (PNG and PDF)."),
     sensitivity: list[str] = typer.Option(None, metavar="KEY",
                                           help="Instead, accuracy against a setting that sweep --vary varied; "
