@@ -51,12 +51,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from mmdg_bench.errors import UserError, check_choice
+from mmdg_bench.errors import check_choice
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import others_mean
 from mmdg_bench.strategies.gradients import backward_through_encoders, require_two_modalities, split_feature_gradients
+from mmdg_bench.strategies.params import check_finite, check_window
 
 # --------------------------------------------------------------------------- #
 # the maths, on plain tensors
@@ -227,15 +228,10 @@ class AGMParams:
     keep_last: bool = False  # after the window, keep the window's last coefficients, as the official hooks do
 
     def validate(self) -> None:
-        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
-            raise UserError(f"AGM's alpha must be a finite number >= 0, got {self.alpha}")
-        if not 0 <= self.start_epoch <= self.end_epoch:
-            raise UserError(f"AGM's window needs 0 <= start_epoch <= end_epoch, "
-                            f"got start_epoch={self.start_epoch}, end_epoch={self.end_epoch}")
-        if not (self.cap >= 0 and math.isfinite(self.cap)):
-            raise UserError(f"AGM's cap must be a finite number >= 0 (0: no cap), got {self.cap}")
-        if not (self.clip >= 0 and math.isfinite(self.clip)):
-            raise UserError(f"AGM's clip must be a finite number >= 0 (0 turns the clip off), got {self.clip}")
+        check_finite("AGM", "alpha", self.alpha)
+        check_window("AGM", self.start_epoch, self.end_epoch)
+        check_finite("AGM", "cap", self.cap, note="0: no cap")
+        check_finite("AGM", "clip", self.clip, note="0 turns the clip off")
         check_choice(self.clip_scope, CLIP_SCOPES, "AGM's clip_scope")
 
 

@@ -36,7 +36,6 @@ model trains those heads on detached features.
     mmdg-bench run --strategy balgrad --set strategy.balgrad.kl_weight=0.5
 """
 
-import math
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -44,12 +43,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmdg_bench.errors import UserError
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import CLASSIFICATION, StepLosses
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import project_out
 from mmdg_bench.strategies.gradients import backward_through_encoders, head_parameters, require_two_modalities
+from mmdg_bench.strategies.params import check_finite
 
 # --------------------------------------------------------------------------- #
 # the rule, on plain tensors
@@ -127,8 +126,7 @@ class BalGradParams:
     unimodal_ce: bool = True
 
     def validate(self) -> None:
-        if not (self.kl_weight >= 0 and math.isfinite(self.kl_weight)):
-            raise UserError(f"BalGrad's kl_weight must be a finite number >= 0, got {self.kl_weight}")
+        check_finite("BalGrad", "kl_weight", self.kl_weight)
 
 
 def _feature_gradients(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:

@@ -34,7 +34,6 @@ has only the classification term). Differences from the official code, on purpos
     mmdg-bench run --strategy cggm --set strategy.cggm.lamda=0.2
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -50,6 +49,7 @@ from mmdg_bench.strategies.gradients import (
     require_two_modalities,
     split_feature_gradients,
 )
+from mmdg_bench.strategies.params import check_finite
 
 OFFICIAL_EPS = 1e-8  # added to D in the official code (foodtrain.py:115)
 
@@ -131,14 +131,10 @@ class CGGMParams:
     guard: float = 1e-6  # |D| below it: B_m = 1 this step (not official; 0: the official rule, >= M: no B)
 
     def validate(self) -> None:
-        if not (self.rho > 0 and math.isfinite(self.rho)):
-            raise UserError(f"CGGM's rho must be a finite number > 0, got {self.rho}")
-        if not (self.lamda >= 0 and math.isfinite(self.lamda)):
-            raise UserError(f"CGGM's lamda must be a finite number >= 0, got {self.lamda}")
-        if not (self.clip >= 0 and math.isfinite(self.clip)):
-            raise UserError(f"CGGM's clip must be a finite number >= 0 (0 turns the clip off), got {self.clip}")
-        if not (self.guard >= 0 and math.isfinite(self.guard)):
-            raise UserError(f"CGGM's guard must be a finite number >= 0 (0 is the official rule), got {self.guard}")
+        check_finite("CGGM", "rho", self.rho, above_zero=True)
+        check_finite("CGGM", "lamda", self.lamda)
+        check_finite("CGGM", "clip", self.clip, note="0 turns the clip off")
+        check_finite("CGGM", "guard", self.guard, note="0 is the official rule")
 
 
 def output_layer(head: nn.Module, shape: torch.Size | None = None) -> nn.Linear | None:

@@ -55,6 +55,7 @@ from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import derive_seed, stream
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
+from mmdg_bench.strategies.params import check_finite
 
 # sklearn KMeans' defaults, which ours.py:110 leaves as they are.
 MAX_ITER, TOL = 300, 1e-4
@@ -246,8 +247,7 @@ class DRBParams:
     n_init: int = 10  # k-means restarts; ours.py:110 leaves sklearn's default (10 before sklearn 1.4, 1 since)
 
     def validate(self) -> None:
-        if not (self.move_lambda >= 0 and math.isfinite(self.move_lambda)):
-            raise UserError(f"DRB's move_lambda must be a finite number >= 0, got {self.move_lambda}")
+        check_finite("DRB", "move_lambda", self.move_lambda)
         if not 0 < self.reinit_every <= 1:
             raise UserError(f"DRB's reinit_every is a fraction of the run, so it must be in (0, 1], "
                             f"got {self.reinit_every}")

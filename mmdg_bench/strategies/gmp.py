@@ -28,13 +28,12 @@ approximates GMP with one.
 """
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from mmdg_bench.errors import UserError, check_choice
+from mmdg_bench.errors import check_choice
 from mmdg_bench.facts import EXTRA, STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import stream
@@ -56,6 +55,7 @@ from mmdg_bench.strategies.gradients import (
     theta_parameters,
     write_gradient,
 )
+from mmdg_bench.strategies.params import check_finite
 
 
 @dataclass
@@ -72,9 +72,7 @@ class GMPCoreParams:
 
     def validate(self) -> None:
         for name in ("alpha_k", "alpha_p"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise UserError(f"GMP's {name} must be a finite number >= 0, got {value}")
+            check_finite("GMP", name, getattr(self, name))
         check_choice(self.projection, PROJECTION_NAMES, "GMP's projection")
         check_choice(self.denominator, DENOMINATORS, "GMP's denominator")
 

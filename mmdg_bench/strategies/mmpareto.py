@@ -36,16 +36,15 @@ so three passes is the floor for the exact rule: about 2.3x a baseline step on t
     mmdg-bench run --strategy mmpareto --set strategy.mmpareto.gamma=1.5
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from mmdg_bench.errors import UserError
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import FUSED, StepLosses
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
+from mmdg_bench.strategies.params import check_finite
 
 # The ends the official two-task solver clips its weight to (min_norm_solvers.py:19,24).
 CLIP_HIGH, CLIP_LOW = 0.999, 0.001
@@ -108,8 +107,7 @@ class MMParetoParams:
     gamma: float = 1.5  # magnitude boost of the encoders' gradient, hard-coded in the official MMPareto.py:178
 
     def validate(self) -> None:
-        if not (self.gamma > 0 and math.isfinite(self.gamma)):
-            raise UserError(f"MMPareto's gamma must be a finite number > 0, got {self.gamma}")
+        check_finite("MMPareto", "gamma", self.gamma, above_zero=True)
 
 
 @STRATEGIES.register("mmpareto", **STRATEGY_FACTS["mmpareto"].given())

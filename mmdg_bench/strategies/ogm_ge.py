@@ -22,12 +22,11 @@ every strategy of the benchmark has.
     mmdg-bench run --strategy ogm-ge --set strategy.ogm-ge.alpha=0.3
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from mmdg_bench.errors import UserError, check_choice
+from mmdg_bench.errors import check_choice
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import stream
@@ -39,6 +38,7 @@ from mmdg_bench.strategies.gradients import (
     split_encoder_gradients,
     write_gradient,
 )
+from mmdg_bench.strategies.params import check_finite, check_window
 
 
 @dataclass
@@ -49,11 +49,8 @@ class OGMGEParams:
     modulate: str = "classification"  # the gradient modulated: "classification" (g_c) or "all" (see above)
 
     def validate(self) -> None:
-        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
-            raise UserError(f"OGM-GE's alpha must be a finite number >= 0, got {self.alpha}")
-        if not 0 <= self.start_epoch <= self.end_epoch:
-            raise UserError(f"OGM-GE's window needs 0 <= start_epoch <= end_epoch, "
-                            f"got start_epoch={self.start_epoch}, end_epoch={self.end_epoch}")
+        check_finite("OGM-GE", "alpha", self.alpha)
+        check_window("OGM-GE", self.start_epoch, self.end_epoch)
         check_choice(self.modulate, MODULATE, "OGM-GE's modulate")
 
 

@@ -53,6 +53,7 @@ from mmdg_bench.losses import StepLosses
 from mmdg_bench.seeding import stream
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.gradients import require_two_modalities, true_class_confidence
+from mmdg_bench.strategies.params import check_finite, check_window
 
 # --------------------------------------------------------------------------- #
 # pure functions
@@ -186,13 +187,10 @@ class PMRParams:
     fraction: float = 0.1  # share of the training batches the prototype pass reads at least (:429, all_num // 10)
 
     def validate(self) -> None:
-        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
-            raise UserError(f"PMR's alpha must be a finite number >= 0, got {self.alpha}")
+        check_finite("PMR", "alpha", self.alpha)
         if not 0 <= self.momentum <= 1:
             raise UserError(f"PMR's momentum must be between 0 and 1, got {self.momentum}")
-        if not 0 <= self.start_epoch <= self.end_epoch:
-            raise UserError(f"PMR's window needs 0 <= start_epoch <= end_epoch, "
-                            f"got start_epoch={self.start_epoch}, end_epoch={self.end_epoch}")
+        check_window("PMR", self.start_epoch, self.end_epoch)
         if not 0 < self.fraction <= 1:
             raise UserError(f"PMR's fraction must be in (0, 1], got {self.fraction}")
 

@@ -29,7 +29,6 @@ uses batch statistics); the teacher forward runs under the run's precision (auto
 """
 
 import copy
-import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from mmdg_bench.files import DONE, WEIGHTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.models.weights import read_kept_weights
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
+from mmdg_bench.strategies.params import check_finite, check_window
 
 
 def feature_mse(student: Tensor, teacher: Tensor) -> Tensor:
@@ -64,11 +64,8 @@ class UMTParams:
     weights: str = "best-val"  # the teacher's kept weights: best-val (the benchmark's selection rule) or last
 
     def validate(self) -> None:
-        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
-            raise UserError(f"UMT's alpha must be a finite number >= 0, got {self.alpha}")
-        if not 0 <= self.start_epoch <= self.end_epoch:
-            raise UserError(f"UMT's window needs 0 <= start_epoch <= end_epoch, "
-                            f"got start_epoch={self.start_epoch}, end_epoch={self.end_epoch}")
+        check_finite("UMT", "alpha", self.alpha)
+        check_window("UMT", self.start_epoch, self.end_epoch)
         check_choice(self.weights, TEACHER_WEIGHTS, "UMT's weights")
 
 
