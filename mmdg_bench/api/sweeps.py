@@ -39,14 +39,16 @@ def sweep(preset: str = "synth", strategies: Sequence[str] | str = PAPER_STRATEG
           methods: Sequence[str] | str = "erm", targets: Sequence[str] | str = "all", seeds: str = "0-2",
           overrides: list[str] = (), out: Path | str = "results/runs", launcher: str = "local", jobs: int = 1,
           cluster: str | None = None, slurm: list[str] = (), dry_run: bool = False, loggers: list[str] = (),
-          plugins: list[str] = (), vary: list[str] = (),
+          plugins: list[str] = (), vary: list[str] = (), tune: int | None = None,
           report: Report = lambda spec, outcome: None, announce: Announce = lambda plan, states: None
           ) -> pd.DataFrame:
     """Every (method, strategy, target, seed) run of the grid not yet done, `jobs` at a time here or as
     Slurm job arrays (`launcher="submitit"`): one row per planned run with its folder and what happened
     ("done"; "skipped": finished already, here or by another process; "failed": its error.txt says why).
     With `dry_run` nothing trains and the rows say each run's state. `vary` (["strategy.gmp.alpha_k=0,0.5"])
-    multiplies the grid by the cartesian product of the varied settings, each combination checked first."""
+    multiplies the grid by the cartesian product of the varied settings, each combination checked first;
+    `tune` (K) instead runs K draws of settings per method and strategy (draw 0 = the defaults;
+    mmdg_bench/sweep/tune.py), for `compare(tuned=True)`."""
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     check_choice(launcher, LAUNCHERS, "--launcher")
@@ -56,7 +58,7 @@ def sweep(preset: str = "synth", strategies: Sequence[str] | str = PAPER_STRATEG
     out = not_a_file(out, "--out")
     trackers = [f"loggers=[{','.join(loggers)}]"] if loggers else []
     plan = plan_sweep(preset, comma_list(strategies), comma_list(targets), seeds, [*overrides, *trackers], out,
-                      plugins=list(plugins), methods=comma_list(methods), vary=list(vary))
+                      plugins=list(plugins), methods=comma_list(methods), vary=list(vary), tune=tune)
     states = [run_state(spec)[0] for spec in plan]
     announce(plan, states)
     if dry_run:

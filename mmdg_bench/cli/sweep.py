@@ -83,6 +83,8 @@ def sweep(
     vary: list[str] = typer.Option(None, metavar="KEY=V1,V2,...",
                                    help="Run every value of a setting, e.g. strategy.gmp.alpha_k=0,0.5,1; repeatable: "
                                         "the grid takes every combination."),
+    tune: int = typer.Option(None, metavar="K", help="Equal-budget tuning: K draws of settings per strategy and "
+                                                     "method (draw 0 = the defaults), for compare --tuned."),
 ):
     """Run every (strategy, target, seed) of the grid that is not done yet; interrupted runs resume."""
     if ctx.invoked_subcommand is not None:
@@ -104,7 +106,8 @@ def sweep(
             outcomes[outcome] += 1
 
     run_sweep(preset, strategies, methods, targets, seeds, set_ or [], out, launcher.value, jobs,
-              cluster and cluster.value, slurm or [], dry_run, logger or [], PLUGINS, vary or [], report, announce)
+              cluster and cluster.value, slurm or [], dry_run, logger or [], PLUGINS, vary or [], tune, report,
+              announce)
     if dry_run:
         return
     failed = outcomes.get("failed", 0)

@@ -47,6 +47,7 @@ Here, on purpose (`mmdg-bench` conventions; each is a setting where one makes se
 import contextlib
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -54,6 +55,7 @@ from torch import Tensor, nn
 from mmdg_bench.errors import check_choice
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.search_space import LogUniform
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import others_mean
 from mmdg_bench.strategies.gradients import backward_through_encoders, require_two_modalities, split_feature_gradients
@@ -226,6 +228,9 @@ class AGMParams:
     clip: float = 1.0
     clip_scope: str = "encoders"  # the gradients clipped: "encoders", or "all" trainable (official model.parameters())
     keep_last: bool = False  # after the window, keep the window's last coefficients, as the official hooks do
+
+    # Tuning (`sweep --tune`): the DomainBed-style proposal, 10^U(-1, 0.4), spanning the official 1.0-2.5.
+    SEARCH: ClassVar[dict] = {"alpha": LogUniform(0.1, 10**0.4)}
 
     def validate(self) -> None:
         check_finite("AGM", "alpha", self.alpha)

@@ -35,6 +35,7 @@ has only the classification term). Differences from the official code, on purpos
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,7 @@ from torch import Tensor, nn
 from mmdg_bench.errors import UserError
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.search_space import Uniform
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.gradients import (
     backward_through_encoders,
@@ -129,6 +131,9 @@ class CGGMParams:
     lamda: float = 0.05  # `--lamda`: weight of the direction term L_gm (the paper's lambda)
     clip: float = 0.8  # `--clip`: max total gradient norm of all but the unimodal heads; 0: no clip
     guard: float = 1e-6  # |D| below it: B_m = 1 this step (not official; 0: the official rule, >= M: no B)
+
+    # Tuning (`sweep --tune`): the DomainBed-style proposal, spanning the official runs' values.
+    SEARCH: ClassVar[dict] = {"rho": Uniform(1.0, 1.5), "lamda": Uniform(0.05, 0.2)}
 
     def validate(self) -> None:
         check_finite("CGGM", "rho", self.rho, above_zero=True)

@@ -43,6 +43,7 @@ tol), every clustering drawn from the same fixed stream of the trial seed, as `r
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,7 @@ from torch import Tensor
 from mmdg_bench.errors import UserError
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.search_space import Choice
 from mmdg_bench.seeding import derive_seed, stream
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.params import check_finite
@@ -245,6 +247,9 @@ class DRBParams:
     reinit_num: int = 3  # most re-initialisations in a run; ours.sh: --reinit_num 3; 0: never (baseline)
     holdout_fraction: float = 0.1  # of each (domain, class) group; the official val.csv is 744 of 6698 clips
     n_init: int = 10  # k-means restarts; ours.py:110 leaves sklearn's default (10 before sklearn 1.4, 1 since)
+
+    # Tuning (`sweep --tune`): the DomainBed-style proposal around ours.sh's 3.
+    SEARCH: ClassVar[dict] = {"move_lambda": Choice((1.0, 3.0, 5.0))}
 
     def validate(self) -> None:
         check_finite("DRB", "move_lambda", self.move_lambda)

@@ -29,6 +29,7 @@ approximates GMP with one.
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -36,6 +37,7 @@ from torch import Tensor
 from mmdg_bench.errors import check_choice
 from mmdg_bench.facts import EXTRA, STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.search_space import Uniform
 from mmdg_bench.seeding import stream
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import (
@@ -69,6 +71,9 @@ class GMPCoreParams:
     # rho and sigma's denominators: "clamp" (batch sums, the others' mean clamped at 1e-8) or "author"
     # (train_GMP.py: batch means, + 1e-6 in each denominator); they differ by about 1e-6, relatively.
     denominator: str = "clamp"
+
+    # Tuning (`sweep --tune`): GMP, "tuned in [0,1] using validation data" (every variant inherits it).
+    SEARCH: ClassVar[dict] = {"alpha_k": Uniform(0.0, 1.0), "alpha_p": Uniform(0.0, 1.0)}
 
     def validate(self) -> None:
         for name in ("alpha_k", "alpha_p"):
@@ -182,7 +187,7 @@ class GMP(Strategy):
         rho, sigma = self.ratios(step)
         k, p = self.coefficients(rho, sigma)
         updates, diagnostics = {}, {}
-        rows = zip(self.model.modalities, rho.tolist(), sigma.tolist(), k.tolist(), p.tolist())
+        rows = zip(self.model.modalities, *torch.stack((rho, sigma, k, p)).tolist())  # one host sync, not four
         for m, rho_m, sigma_m, k_m, p_m in rows:
             g_c, g_d = grads[m]
             updates[m], choice = self.project(k_m * g_c, p_m * g_d, rho_m, sigma_m, (reach or {}).get(m))

@@ -19,6 +19,7 @@ heads train the encoders here whatever `loss.classification` says.
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.search_space import Choice
 from mmdg_bench.seeding import derive_seed
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import gradient_blending_weights
@@ -38,6 +40,9 @@ class GradBlendingParams:
     holdout_fraction: float = 0.1  # share of each (domain, class) group of source training clips held out
     super_epoch: int = 2  # epochs between two re-estimations of the weights
     normalise: str = "baseline"  # weights sum to baseline's total head weight, or to "one" (the original)
+
+    # Tuning (`sweep --tune`): the DomainBed-style proposal around the default 2.
+    SEARCH: ClassVar[dict] = {"super_epoch": Choice((1, 2, 4))}
 
     def validate(self) -> None:
         if not 0 < self.holdout_fraction < 1:

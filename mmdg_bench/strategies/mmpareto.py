@@ -37,12 +37,14 @@ so three passes is the floor for the exact rule: about 2.3x a baseline step on t
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import FUSED, StepLosses
+from mmdg_bench.search_space import Uniform
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.params import check_finite
 
@@ -105,6 +107,9 @@ def pareto_update(g_mm: list[Tensor], g_uni: list[Tensor], k_mm: Tensor, k_uni: 
 @dataclass
 class MMParetoParams:
     gamma: float = 1.5  # magnitude boost of the encoders' gradient, hard-coded in the official MMPareto.py:178
+
+    # Tuning (`sweep --tune`): the DomainBed-style proposal around the hard-coded 1.5.
+    SEARCH: ClassVar[dict] = {"gamma": Uniform(1.0, 2.0)}
 
     def validate(self) -> None:
         check_finite("MMPareto", "gamma", self.gamma, above_zero=True)

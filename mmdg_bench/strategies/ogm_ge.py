@@ -23,12 +23,14 @@ every strategy of the benchmark has.
 """
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from mmdg_bench.errors import check_choice
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.search_space import LogUniform
 from mmdg_bench.seeding import stream
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import dominance_ratios, tanh_modulation
@@ -47,6 +49,9 @@ class OGMGEParams:
     start_epoch: int = 0  # first epoch of the modulation window, counted from 0 (official default 0)
     end_epoch: int = 50  # last epoch of the window, inclusive (official default 50)
     modulate: str = "classification"  # the gradient modulated: "classification" (g_c) or "all" (see above)
+
+    # Tuning (`sweep --tune`): the DomainBed-style proposal, 10^U(-1, 0.5) around the official 0.1..0.8.
+    SEARCH: ClassVar[dict] = {"alpha": LogUniform(0.1, 10**0.5)}
 
     def validate(self) -> None:
         check_finite("OGM-GE", "alpha", self.alpha)
@@ -108,7 +113,7 @@ class OGMGE(Strategy):
                 g_c = modulate_with_noise(list(torch.split(g.cls, sizes)), coeffs[modalities.index(m)], self.generator)
                 write_gradient(params, torch.cat([x.reshape(-1) for x in g_c]) + g.dom + g.plain)
         diagnostics = {"ogm/active": float(self.active())}
-        for m, ratio, coeff in zip(modalities, ratios.tolist(), coeffs):
+        for m, ratio, coeff in zip(modalities, ratios, coeffs):  # the ratios stay on the device (read per epoch)
             diagnostics[f"ogm/{m}/ratio"] = ratio
             diagnostics[f"ogm/{m}/coeff"] = coeff
         return diagnostics

@@ -39,6 +39,7 @@ Departures, on purpose:
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,7 @@ from mmdg_bench.device import to_device
 from mmdg_bench.errors import UserError
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
+from mmdg_bench.search_space import Choice, Uniform
 from mmdg_bench.seeding import stream
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.gradients import require_two_modalities, true_class_confidence
@@ -185,6 +187,9 @@ class PMRParams:
     start_epoch: int = 0  # first epoch of the window, counted from 0 (bash.sh:222 --modulation_starts 0)
     end_epoch: int = 70  # last epoch of the window, inclusive (bash.sh:222 --modulation_ends 70; argparse 100)
     fraction: float = 0.1  # share of the training batches the prototype pass reads at least (:429, all_num // 10)
+
+    # Tuning (`sweep --tune`): the DomainBed-style proposal, around bash.sh's values.
+    SEARCH: ClassVar[dict] = {"alpha": Choice((0.5, 1.0, 2.0, 3.0)), "momentum": Uniform(0.0, 0.5)}
 
     def validate(self) -> None:
         check_finite("PMR", "alpha", self.alpha)

@@ -27,6 +27,7 @@ from mmdg_bench.engine.run_folder import run_folder_of
 from mmdg_bench.errors import UserError, UserNotice
 from mmdg_bench.files import write_text_atomically
 from mmdg_bench.settings import Config, overridden_strategies, run_label
+from mmdg_bench.sweep.tune import check_tune, tune_cells, warn_untuned
 
 ALL = "all"
 
@@ -49,6 +50,9 @@ class RunSpec:
     # them ("alpha_k=0.25"), so that the cells of a grid read apart in progress lines; `overrides` already
     # holds them, so they are not part of its identity.
     varied: tuple[str, ...] = field(default=(), compare=False)
+    # The draw of a `sweep --tune` this run is (None: not a tuning run); `varied` then holds the drawn
+    # overrides, and the label shows the draw ("[draw=3]"); `compare --tuned` reads it from the saved plan.
+    draw: int | None = field(default=None, compare=False)
 
     def config(self) -> Config:
         with warnings.catch_warnings():  # overrides of the grid's other strategies: plan_sweep tells once
@@ -64,7 +68,10 @@ class RunSpec:
 
     @property
     def cell(self) -> str:
-        """The --vary values of this run, "alpha_k=0.25, alpha_p=0" ("" when the sweep varied nothing)."""
+        """The --vary values of this run, "alpha_k=0.25, alpha_p=0", or its --tune draw, "draw=3" ("" when the
+        sweep varied nothing)."""
+        if self.draw is not None:
+            return f"draw={self.draw}"
         keys = [o.partition("=")[0] for o in self.varied]
         names = short_names(keys)
         return ", ".join(f"{names[key]}={o.partition('=')[2]}" for key, o in zip(keys, self.varied))
@@ -72,7 +79,7 @@ class RunSpec:
     @property
     def label(self) -> str:
         label = f"{run_label(self.method, self.strategy)}/{self.target}/seed{self.seed}"
-        label += f" [{self.cell}]" if self.varied else ""
+        label += f" [{self.cell}]" if self.cell else ""
         return f"{label} ({self.role})" if self.role else label
 
 
@@ -182,14 +189,17 @@ def vary_cells(varied: dict[str, list[str]]) -> list[tuple[str, ...]]:
 
 
 def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides: list[str],
-               out: Path | str, plugins: list[str] = (), methods: str = "erm", vary: list[str] = ()) -> list[RunSpec]:
-    """Every run of the grid (times every cell of `vary`); every config is resolved now, so a typo fails
-    before any training."""
+               out: Path | str, plugins: list[str] = (), methods: str = "erm", vary: list[str] = (),
+               tune: int | None = None) -> list[RunSpec]:
+    """Every run of the grid (times every cell of `vary`, or `tune` draws per method and strategy,
+    mmdg_bench/sweep/tune.py); every config is resolved now, so a typo fails before any training."""
     from mmdg_bench.data import load_index
     from mmdg_bench.methods import METHODS
     from mmdg_bench.models.weights import check_weights_present
     from mmdg_bench.strategies import STRATEGIES
 
+    if tune is not None:
+        check_tune(tune, list(vary))
     cells = vary_cells(parse_vary(list(vary), overrides))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserNotice)
@@ -202,11 +212,16 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
     named(targets, "target domain")  # every mistake that needs no data is told before the data is read
     check_weights_present(base.model, base.data.modalities)
     domains = load_index(base.data).domains
-    plan = [RunSpec(preset, s, t, seed, (*overrides, *cell), str(out), tuple(base.plugins), method, varied=cell)
+    draws = {(m, s): list(enumerate(tune_cells(tune, s, m, base, overrides))) if tune is not None
+             else [(None, cell) for cell in cells] for m in chosen_methods for s in chosen}
+    if tune is not None:
+        warn_untuned(chosen, chosen_methods)
+    plan = [RunSpec(preset, s, t, seed, (*overrides, *cell), str(out), tuple(base.plugins), method, varied=cell,
+                    draw=draw)
             for method in chosen_methods
             for s in chosen
             for t in parse_names(targets, domains, "target domain")
-            for cell in cells
+            for draw, cell in draws[method, s]
             for seed in trial_seeds]
     plan = [dataclasses.replace(spec, run_folder=run_folder_of(spec.config(), spec.target, "").path.name)
             for spec in plan]  # every config resolved: a typo fails here, before any training
