@@ -10,6 +10,7 @@ from pathlib import Path
 FULL = 1 << 16  # bytes left on a file system that a failed write is taken to have filled
 DONE = "done"  # <run>/done: written last, when the run finished
 WEIGHTS = "weights"  # <run>/weights/{last,best-val}.pt: a run's kept weights (evaluate, UMT's teachers)
+FEATURES = "features.npz"  # <run>/features.npz: pooled features at the selected epoch (evaluate --features)
 
 
 def cache_dir() -> Path:

@@ -33,15 +33,19 @@ def report(results_dir: Path | str = "results/runs", out: Path | str = "results/
            selection: str = "best-val", against: str | None = None) -> Path:
     """Write every table `compare --reference paper` shows for `results_dir` (sortable), the figures of
     `plot` (inline SVG), the protocol, each run's provenance and the notes on missing or unreadable runs
-    into the HTML file `out`, atomically; returns its path. Unreadable finished runs are warned about."""
+    into the HTML file `out`, atomically; returns its path. Unreadable finished runs are warned about. A folder
+    with `sweep --tune` runs also gets the tables of `compare --tuned`; runs with saved features (`evaluate
+    --features`) their feature maps and separability scores (`plot --features`)."""
     from mmdg_bench.results.epochs import epoch_runs
-    from mmdg_bench.results.report import draw_figures, provenance_rows, report_html
+    from mmdg_bench.results.report import draw_feature_maps, draw_figures, provenance_rows, report_html
+    from mmdg_bench.results.tuned import with_tuned_tables
 
     check_choice(selection, SELECTIONS, "--selection")
     out = Path(out)
     check_out(out)
     runs, damaged = collect_runs(results_dir)
     groups = compare_report(runs, selection, against, "paper", damaged, planned_runs(results_dir))
+    groups = with_tuned_tables(groups, runs, results_dir, selection, against)  # where a `sweep --tune` ran
     provenance = pd.DataFrame(finished_run_rows(results_dir, lambda f: provenance_rows(f, Path(results_dir))).rows)
     known = {d.folder for d in damaged}
     try:
@@ -52,9 +56,11 @@ def report(results_dir: Path | str = "results/runs", out: Path | str = "results/
         figure_notes = [f"no figures: {err}"]
     else:
         figure_notes = [f"{d.note} (left out of the figures)" for d in unreadable if d.folder not in known]
+    feature_maps, feature_notes = draw_feature_maps(Path(results_dir))  # runs whose features evaluate saved
+    figure_notes += feature_notes
     for note in [run.note for run in damaged] + figure_notes:
         warnings.warn(UserNotice(note), stacklevel=2)
     page = report_html(groups, runs, provenance, figures, damaged, str(results_dir), against or BASELINE,
-                       figure_notes)
+                       figure_notes, feature_maps)
     write_text_atomically(out, page)
     return out

@@ -4,6 +4,7 @@ does the work).
 
     mmdg-bench evaluate results/runs/*/ --missing audio --corrupt gaussian_noise:3 --corrupt audio_noise:2
     mmdg-bench compare results/runs --robustness
+    mmdg-bench evaluate results/runs/synth__gmp__toon__seed0__*/ --features    # then: plot RUN_DIR --features
 """
 
 from pathlib import Path
@@ -27,11 +28,22 @@ def evaluate(
     missing_as: str = typer.Option("features", "--missing-as", metavar="features|input",
                                    help="A missing modality as zeroed encoder features, or zeroed input."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto."),
+    features: bool = typer.Option(False, "--features",
+                                  help="Save the pooled per-modality and fused features of the source-validation "
+                                       "and target clips into <run>/features.npz (for plot --features)."),
 ):
-    """Accuracy of finished runs with a modality missing or corrupted; writes <run>/robustness.json."""
+    """Accuracy of finished runs with a modality missing or corrupted; writes <run>/robustness.json. With
+    --features, saves their features for feature maps."""
     from mmdg_bench.api.evaluation import evaluate as evaluate_runs
 
-    results = evaluate_runs(run_dirs, missing or [], corrupt or [], weights, missing_as, device)
+    results = evaluate_runs(run_dirs, missing or [], corrupt or [], weights, missing_as, device, features=features)
+    if features:
+        for path in results.pop("features"):
+            console.print(f"saved the features of the {weights} weights to {path}", highlight=False)
+        where = run_dirs[0] if len(run_dirs) == 1 else Path(run_dirs[0]).parent  # plot takes a run or a folder of runs
+        console.print(f"draw them with `mmdg-bench plot {quoted(where)} --features`", highlight=False)
+        if len(results.columns) == 1:  # no condition asked for: no accuracy table
+            return
     table = Table(title=Text(f"Fused target accuracy (%) with the {weights} weights"))
     for column in results.columns:
         table.add_column(column, justify="left" if column == "run" else "right", overflow="fold")

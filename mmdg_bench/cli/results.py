@@ -36,12 +36,15 @@ def compare(
     reference: Reference = typer.Option(None, help="Add published rows: paper = GMP's EPIC-Kitchens/HAC averages."),
     robustness: bool = typer.Option(False, "--robustness", help="Accuracy under the test-time conditions "
                                                               "`mmdg-bench evaluate` recorded, instead."),
+    tuned: bool = typer.Option(False, "--tuned", help="Instead, the tables of a sweep --tune: defaults only, and "
+                                                      "each row's draw chosen by source validation."),
 ):
     """Leaderboards from run folders: strategies × held-out domains, mean ± std over seeds, paired tests."""
     from mmdg_bench.api.results import compare_groups
     from mmdg_bench.results.render import print_report, render_report, report_notes
 
-    groups, damaged = compare_groups(results_dir, selection.value, against, reference and reference.value, robustness)
+    groups, damaged = compare_groups(results_dir, selection.value, against, reference and reference.value, robustness,
+                                     tuned)
     for run in damaged:
         warning(run.note)
     if format is Format.table:
@@ -60,10 +63,18 @@ def plot(
     sensitivity: list[str] = typer.Option(None, metavar="KEY",
                                           help="Instead, accuracy against a setting that sweep --vary varied; "
                                                "given twice, a heatmap over the two settings."),
+    features: bool = typer.Option(False, "--features",
+                                  help="Instead, feature maps and domain/class separability scores of the run "
+                                       "folder RESULTS_DIR (or each run under it) saved by evaluate --features."),
+    embedding: str = typer.Option("tsne", "--embedding", metavar="tsne|umap",
+                                  help="The 2-D map of --features: t-SNE, or UMAP where umap-learn is installed."),
 ):
     """Figures over training per preset: accuracy, per-modality accuracy, cos(g_c, g_d), GMP's rho, sigma, k, p."""
     from mmdg_bench.api.results import plot as plot_figures
 
+    if features:
+        plot_feature_maps(results_dir, out, embedding, bool(sensitivity))
+        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         written = plot_figures(results_dir, out, sensitivity or [])
@@ -72,3 +83,29 @@ def plot(
     for path in written:
         console.print(str(path), highlight=False)
     console.print(f"wrote {len(written) // 2} figures (PNG and PDF) to {out}", highlight=False)
+
+
+def plot_feature_maps(results_dir: Path, out: Path, embedding: str, sensitivity: bool) -> None:
+    """`plot --features`: the files, then the scores as a table (they do not depend on the picture)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from mmdg_bench.api.results import feature_maps
+    from mmdg_bench.results.feature_maps import FOLDS
+
+    written, scores = feature_maps(results_dir, out, embedding, sensitivity)
+    for path in written:
+        console.print(str(path), highlight=False)
+    for run, rows in scores.groupby("run", sort=False):
+        table = Table(title=Text(f"{run}: separability (%), stratified {FOLDS}-fold on standardised features"),
+                      caption=Text("domain probe: logistic regression's domain accuracy (lower = more "
+                                   "domain-invariant); class kNN: kNN's class accuracy"))
+        for column in ("features", "clips", "domain probe", "domain chance", "class kNN", "class chance"):
+            table.add_column(column, justify="left" if column == "features" else "right")
+        for row in rows.itertuples(index=False):
+            table.add_row(Text(row.view), str(row.clips), *(
+                "–" if value != value else f"{value:.1f}"  # NaN: too few clips of a label to cross-validate
+                for value in (row.domain_probe, row.domain_chance, row.class_knn, row.class_chance)))
+        console.print(table)
+    console.print(f"wrote {scores.run.nunique()} feature map figure(s) (PNG and SVG) and their scores (CSV) to "
+                  f"{out}", highlight=False)

@@ -21,8 +21,10 @@ from matplotlib.figure import Figure
 
 import mmdg_bench
 from mmdg_bench.engine.run_folder import SUMMARY
+from mmdg_bench.errors import UserError
 from mmdg_bench.results.cells import SELECTION_LABELS, Group, Leaderboard
 from mmdg_bench.results.collect import ROW, RUN_FOLDER, Damaged, read_summary
+from mmdg_bench.results.feature_maps import FOLDS, feature_figure, read_features, runs_with_features
 from mmdg_bench.results.plots import draw, figure_specs
 from mmdg_bench.results.render import rows
 
@@ -202,6 +204,52 @@ def figure_html(figure: InlineFigure, number: int) -> str:
             f"held-out target domain and their mean.</figcaption></figure>")
 
 
+@dataclass(frozen=True)
+class FeatureMapFigure:
+    run: str
+    svg: str
+    scores: pd.DataFrame  # feature_maps.separability_scores
+
+
+def draw_feature_maps(results_dir: Path) -> tuple[list[FeatureMapFigure], list[str]]:
+    """`plot --features`'s figure (inline SVG) and scores of each run under `results_dir` whose features
+    `evaluate --features` saved; and a note for each features file that could not be read (left out)."""
+    maps, notes = [], []
+    for folder in runs_with_features(results_dir):
+        try:
+            fig, scores = feature_figure(read_features(folder))
+        except UserError as err:
+            notes.append(f"{err} (left out of the feature maps)")
+            continue
+        maps.append(FeatureMapFigure(folder.name, figure_svg(fig, f"features{len(maps) + 1}-"), scores))
+    return maps, notes
+
+
+def feature_maps_html(maps: list[FeatureMapFigure], first_figure: int) -> str:
+    """The feature maps' section: every run's scores in one sortable table, then each run's figure."""
+    if not maps:
+        return ""
+    header = ["run", "features", "clips", "domain probe (%)", "domain chance (%)", "class kNN (%)", "class chance (%)"]
+    body = [[m.run, r.view, str(r.clips), *("–" if v != v else f"{v:.1f}" for v in (
+        r.domain_probe, r.domain_chance, r.class_knn, r.class_chance))]
+            for m in maps for r in m.scores.itertuples(index=False)]
+    parts = ['<h2 id="feature-maps">Feature maps and separability</h2>',
+             "<p>The pooled features of each run's source-validation and held-out clips at its selected epoch "
+             "(<code>mmdg-bench evaluate RUN --features</code>), per modality and fused (what the fused classifier "
+             f"reads). Domain probe: a logistic regression's stratified {FOLDS}-fold accuracy at telling the clips' "
+             "domains apart, on standardised features; lower is more domain-invariant, chance is the largest "
+             f"domain's share. Class kNN: a k-nearest-neighbour classifier's {FOLDS}-fold class accuracy. The maps "
+             "are t-SNE pictures of the same features; the scores, not the pictures, are what to compare.</p>",
+             sortable_table(header, body, "Feature separability", "feature-scores")]
+    for i, m in enumerate(maps):
+        number = first_figure + i
+        parts.append(f'<figure id="figure-{number}">{m.svg}<figcaption>Figure {number}. Feature maps of '
+                     f"{text(m.run)}: t-SNE of each modality's and the fused features, coloured by domain (top) "
+                     f"and by class (bottom); circles: source validation, triangles: held-out target."
+                     f"</figcaption></figure>")
+    return "\n".join(parts)
+
+
 def provenance_rows(folder: Path, root: Path) -> list[dict]:
     """What provenance a run's summary gives beyond what `collect` keeps: its path under `root` and
     its wall time."""
@@ -271,10 +319,12 @@ def contents_html(groups: list[Group]) -> str:
 
 
 def report_html(groups: list[Group], runs: pd.DataFrame, provenance: pd.DataFrame, figures: list[InlineFigure],
-                damaged: list[Damaged], source: str, against: str, figure_notes: list[str] = ()) -> str:
+                damaged: list[Damaged], source: str, against: str, figure_notes: list[str] = (),
+                feature_maps: list[FeatureMapFigure] = ()) -> str:
     """The whole page. `runs`: collect_runs's frame (one row per run and selection rule); `provenance`:
     provenance_rows of every finished run; `figures`: draw_figures; `damaged`: runs that could not be
-    read; `figure_notes`: why runs (or all figures) are missing from the figures."""
+    read; `figure_notes`: why runs (or all figures) are missing from the figures; `feature_maps`:
+    draw_feature_maps, after the groups."""
     selection = groups[0].selection
     chosen = runs[runs.selection == selection]
     sections, number = [], 1
@@ -297,4 +347,4 @@ def report_html(groups: list[Group], runs: pd.DataFrame, provenance: pd.DataFram
         f"(preset, dataset); mmdg-bench {text(mmdg_bench.__version__)}. Self-contained: tables, figures and "
         f"provenance are all in this file.</p></header>"
         + contents_html(groups) + protocol_html(selection, against, chosen) + unreadable + "\n".join(sections)
-        + f"<script>{SCRIPT}</script></body></html>\n")
+        + feature_maps_html(list(feature_maps), number) + f"<script>{SCRIPT}</script></body></html>\n")

@@ -44,17 +44,18 @@ def check_run(folder: Path, weights: str) -> Path:
     path = folder / WEIGHTS / f"{weights}.pt"
     if not path.is_file():
         raise UserError(f"{folder} kept no {weights} weights ({path} is missing): it ran with keep_weights false "
-                        f"or before weights were kept; rerun it with --force")
+                        f"or before weights were kept; rerun it with --set keep_weights=true --force")
     return path
 
 
-def target_loader(config, index, target: str, sources: list[str]) -> DataLoader:
-    """The held-out domain's clips, read as the engine reads its target split."""
+def target_loader(config, index, target: str, sources: list[str], split: str = "target") -> DataLoader:
+    """The held-out domain's clips (or another `split` of the protocol: "val"), read as the engine reads
+    its evaluation splits."""
     from mmdg_bench.data import ClipDataset
     from mmdg_bench.engine.train import prepare
 
     data = config.data
-    dataset = ClipDataset(index.protocol(target)["target"], data.modalities, data, sources, seed=config.seed)
+    dataset = ClipDataset(index.protocol(target)[split], data.modalities, data, sources, seed=config.seed)
     prepare(dataset, data.on_corrupt, decode_all=False)
     return DataLoader(dataset, batch_size=config.optim.batch_size)
 
