@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 BENCH  := $(VENV)/bin/mmdg-bench
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench gpu-check leaderboard studies clean
+.PHONY: install run test bench gpu-wheels gpu-check leaderboard studies clean
 
 install: $(STAMP)
 
@@ -25,9 +25,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BENCH) bench
 
-# On a machine with a CUDA GPU: the CUDA tests and the GPU step and grid benches (scripts/gpu-check).
-gpu-check: $(STAMP)
-	PYTHON=$(PY) bash scripts/gpu-check $(OUT)
+# The prepared GPU call (docs/gpu-and-feature-cache.md): `make gpu-wheels` here (the pinned wheels the GPU
+# machine's python3 lacks, cp312, and the media its checks read, into .whl/; PYVER=3.11 for a 3.11 rehearsal);
+# there, with .whl carried and no venv, `bash scripts/gpu-check "$OUT"` (what `make gpu-check` runs, PYTHON=python3).
+PYVER ?= 3.12
+gpu-wheels: $(STAMP)
+	PYTHON=$(PY) PYVER=$(PYVER) bash scripts/gpu-wheels
+
+gpu-check:
+	bash scripts/gpu-check $(OUT)
 
 # The committed synthetic leaderboard (resumable: an interrupted `make leaderboard` continues where it
 # stopped). Table 2: its eight strategies, pcgrad, mmpareto, pmr, umt and gmp-fast; Table 4: GMP's ablation

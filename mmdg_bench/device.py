@@ -36,8 +36,16 @@ def require_device(device: str) -> None:
         raise UserError(f"'device' is {device} but this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
+# Set in a `sweep --jobs N` worker, which sees only the one GPU the sweep pinned it to (the parent's N-th for
+# a run's `cuda:N`, mmdg_bench/sweep/launchers.py): there `cuda:N` is that GPU, cuda:0. The run's config, and
+# so its folder, keeps the `cuda:N` it was planned with.
+PINNED_GPU = "MMDG_BENCH_PINNED_GPU"
+
+
 def resolve_device(device: str) -> str:
-    """`auto`: the GPU when torch sees one, else the CPU."""
+    """`auto`: the GPU when torch sees one, else the CPU; `cuda:N` in a pinned sweep worker: its one GPU."""
+    if device.startswith("cuda:") and os.environ.get(PINNED_GPU):
+        device = "cuda"
     require_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

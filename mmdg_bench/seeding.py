@@ -23,3 +23,19 @@ def derive_seed(seed: int, *names) -> int:
 def stream(seed: int, *names, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch Generator on `device` seeded with `derive_seed(seed, *names)`."""
     return torch.Generator(device=device).manual_seed(derive_seed(seed, *names))
+
+
+def set_generator_state(generator: torch.Generator, state: torch.Tensor) -> None:
+    """Put a saved `generator.get_state()` back, whatever device the state was saved or loaded on.
+
+    A state is a CPU byte tensor (`set_state` takes no other, even for a CUDA generator), and its size
+    is the generator kind's: a CPU generator's (Mersenne Twister) and a CUDA one's (Philox seed and
+    offset) cannot stand for each other. A state saved by the other kind (a run resumed on another
+    device) reseeds the generator from a hash of that state instead: the draws go on, reproducibly from
+    the checkpoint, but are not those an uninterrupted run would make (no run on another device could be)."""
+    state = state.detach().to("cpu", torch.uint8)
+    if state.numel() == generator.get_state().numel():
+        generator.set_state(state)
+    else:
+        digest = hashlib.sha256(state.numpy().tobytes()).digest()
+        generator.manual_seed(int.from_bytes(digest[:8], "big") >> 1)

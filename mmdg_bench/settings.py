@@ -93,7 +93,8 @@ class FramesConfig:
     mean: list[float] = field(default_factory=lambda: [123.675, 116.28, 103.53])  # per channel, 0..255 scale
     std: list[float] = field(default_factory=lambda: [58.395, 57.12, 57.375])
     # JPEG frame folders (EPIC-Kitchens' SimMMDG layout): "cpu" (PyAV) or "gpu" (torchvision's nvJPEG, a
-    # clip's frames in one batch; CUDA and data.num_workers=0 needed). mp4 files are always decoded on the CPU.
+    # clip's frames in one batch; CUDA needed; loader workers are then spawned, not forked). mp4 files are always
+    # decoded on the CPU.
     decode: str = "cpu"
 
     def check(self, section: str, channels: int) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from mmdg_bench.config import load_config
-from mmdg_bench.device import require_device
+from mmdg_bench.device import require_device, resolve_device
 from mmdg_bench.facts import EXTRA, UNORDERED
+from mmdg_bench.models.determinism import require_deterministic_backward
 from mmdg_bench.models.weights import check_weights_present
 from mmdg_bench.plugins import load_plugins
 from mmdg_bench.registry import Registry
@@ -75,4 +76,5 @@ def presets_validate(file: str, overrides: list[str] = (), plugins: list[str] = 
     config = load_config(file, list(overrides), plugins=list(plugins))
     check_weights_present(config.model, config.data.modalities)
     require_device(config.device)
+    require_deterministic_backward(config, resolve_device(config.device))
     return config

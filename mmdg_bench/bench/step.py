@@ -1,11 +1,12 @@
 """Training-step throughput of each strategy at a paper preset's input size, and the paper grid's wall
 time estimated from measured rates (`mmdg-bench bench --part step|grid`).
 
-`step`: one process, the strategies take turns within each repeat (round-robin, so machine noise
-hits them alike), the median step is reported as clips/s with the peak memory of the steps (GPU:
-allocated; CPU: the process's resident high-water mark, reset before each strategy's steps) and the
-ratio to baseline. The batch is random tensors of the preset's shapes and the backbones are
-randomly initialised: the cost does not depend on the values. On a CPU use a batch of 1-2 and few
+`step`: one process, one strategy at a time: its model is built and prepared as a run prepares it
+(`prepare_encoders`: channels-last, compile), timed, then freed before the next is built, so the
+peak memory of its steps (GPU: allocated; CPU: the resident high-water mark, reset before each step)
+is its own. The median step is reported as clips/s with that peak and the ratio to baseline. The
+batch is random tensors of the preset's shapes and the backbones are randomly initialised: the cost
+does not depend on the values. On a CPU use a batch of 1-2 and few
 steps: a reference-regime step costs seconds per clip. Also measured, per preset: the evaluation
 forward rate, and a step of the `frozen` regime from cached features (adapters and heads only).
 
@@ -18,6 +19,7 @@ per dataset, then cached steps).
     mmdg-bench bench --part grid --batch 1 --step-repeats 1
 """
 
+import gc
 import math
 import os
 import statistics
@@ -33,8 +35,9 @@ from rich.table import Table
 
 from mmdg_bench.config import load_config
 from mmdg_bench.data.dataset import AudioLoader
-from mmdg_bench.device import autocast, resolve_device
-from mmdg_bench.engine.acceleration import configure_backends
+from mmdg_bench.device import autocast, resolve_device, to_device
+from mmdg_bench.engine.acceleration import configure_backends, prepare_encoders
+from mmdg_bench.engine.memory import PeakMemory
 from mmdg_bench.engine.train import make_optimizer, seed_everything, step_losses
 from mmdg_bench.errors import UserNotice
 from mmdg_bench.losses import detaches_unimodal_heads
@@ -118,32 +121,6 @@ def dataset_classes(config: Config) -> int:
     return counts.get(config.data.dataset, config.data.synth.classes)
 
 
-class PeakMemory:
-    """Peak memory of what runs between `reset` and `read`, MiB: allocated on a GPU, resident on Linux."""
-
-    HWM = Path("/proc/self/clear_refs")
-
-    def __init__(self, device: str):
-        self.device = device
-
-    def reset(self) -> None:
-        if self.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats(self.device)
-        elif self.HWM.exists():
-            try:
-                self.HWM.write_text("5")  # resets VmHWM, the resident high-water mark
-            except OSError:
-                pass
-
-    def read(self) -> float | None:
-        if self.device.startswith("cuda"):
-            return torch.cuda.max_memory_allocated(self.device) / 2**20
-        status = Path("/proc/self/status")
-        line = next((x for x in status.read_text().splitlines() if x.startswith("VmHWM")), None) \
-            if status.exists() else None
-        return int(line.split()[1]) / 1024 if line else None
-
-
 @dataclass
 class Stepper:
     name: str
@@ -161,6 +138,7 @@ def build_stepper(name: str, config: Config, classes: int, device: str, feature_
     model = build_model(config.model, config.data.modalities, classes, SOURCES,
                         detaches_unimodal_heads(config.loss.classification, strategy_cls),
                         feature_dims=feature_dims).to(device)
+    prepare_encoders(model, device, config.channels_last, config.compile)  # as the run prepares it
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     strategy.epochs = config.optim.epochs  # as the engine tells it (DRB's schedule)
     strategy.use_stand_ins()  # no results folder here: untrained stand-ins for the runs it reads (UMT's)
@@ -202,37 +180,38 @@ def eval_seconds(model, batch: dict, config: Config, device: str, repeats: int) 
     return statistics.median(times[1:])
 
 
-def round_robin(steppers: list[Stepper], batch: dict, config: Config, device: str, repeats: int) -> None:
-    memory = PeakMemory(device)
-    for stepper in steppers:  # warm-up: first-call allocations, cuDNN autotuning
-        time_step(stepper, batch, config, device, memory)
-        stepper.peak_mib = None
-    for _ in range(repeats):
-        for stepper in steppers:
-            stepper.seconds.append(time_step(stepper, batch, config, device, memory))
+def free(device: str) -> None:
+    """Return what the last stepper held, so the next strategy's peak memory is its own."""
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
 
 
 def measure_steps(configs: dict[str, Config], classes: int, device: str, batch: dict, repeats: int,
                   feature_dims=None) -> list[dict]:
-    """Time each strategy's step; `configs` maps each strategy to the config that selects it."""
-    strategies = list(configs)
-    steppers, rows = [], []
+    """Time each strategy's step, one strategy's model alive at a time; `configs` maps each strategy to
+    the config that selects it."""
+    memory, rows = PeakMemory(device), []
+    batch_size = len(batch["label"])
     for name, config in configs.items():
         try:
-            steppers.append(build_stepper(name, config, classes, device, feature_dims))
-        except Exception as err:  # a strategy that fails to build gets an error row; the others still run
+            stepper = build_stepper(name, config, classes, device, feature_dims)
+            clips = to_device(batch, device, config.channels_last)  # the run's memory order too
+            time_step(stepper, clips, config, device, memory)  # warm-up: first-call allocations, cuDNN autotuning
+            stepper.peak_mib = None
+            stepper.seconds = [time_step(stepper, clips, config, device, memory) for _ in range(repeats)]
+        except Exception as err:  # a strategy that fails gets an error row; the others still run
             rows.append({"strategy": name, "error": f"{type(err).__name__}: {err}"})
-    round_robin(steppers, batch, configs[strategies[0]], device, repeats)
-    batch_size = len(batch["label"])
-    for stepper in steppers:
-        step_s = statistics.median(stepper.seconds)
-        rows.append({"strategy": stepper.name, "step_s": step_s, "clips_per_s": batch_size / step_s,
-                     "peak_mib": stepper.peak_mib, "error": None})
+        else:
+            step_s = statistics.median(stepper.seconds)
+            rows.append({"strategy": name, "step_s": step_s, "clips_per_s": batch_size / step_s,
+                         "peak_mib": stepper.peak_mib, "error": None})
+        stepper = clips = None  # dropped before the next strategy's model is built
+        free(device)
     base = next((r["step_s"] for r in rows if r["strategy"] == "baseline" and not r["error"]), None)
     for row in rows:
         row["ratio"] = row["step_s"] / base if base and not row["error"] else None
-    order = {name: i for i, name in enumerate(strategies)}
-    return sorted(rows, key=lambda r: order[r["strategy"]])
+    return rows
 
 
 @dataclass
@@ -276,6 +255,7 @@ def bench_step(console: Console, preset: str, batch: int = 1, repeats: int = 2,
     baseline = build_stepper("baseline", baseline_config, classes, device).model
     eval_rate = batch / eval_seconds(baseline, clips, config, device, repeats)
     del baseline
+    free(device)
     frozen = strategy_configs(preset, batch, [*overrides, *[f"model.encoders.{m}.regime=frozen"
                                                             for m in config.data.modalities]], strategies)
     dims = pooled_dims(config)
@@ -300,7 +280,7 @@ def step_table(report: StepReport, config: Config, repeats: int) -> Table:
                                 for m in config.data.modalities}))
     table = Table(title=f"Training step, {report.preset} at its input size ({', '.join(config.data.modalities)}; "
                         f"regime {regimes}), batch {report.batch}, random-init backbones, {config.precision}; "
-                        f"measured on {measured_on(report.device)}; median of {repeats}, round-robin. "
+                        f"measured on {measured_on(report.device)}; median of {repeats}, one strategy at a time. "
                         f"Evaluation forward: {report.eval_clips_per_s:.2f} clips/s. Frozen from cache: batch 16, "
                         f"1 thread")
     for column in ("strategy", "clips/s", "s/step", "peak MiB", "x baseline", "frozen from cache: clips/s",

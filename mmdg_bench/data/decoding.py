@@ -4,13 +4,16 @@ reads only the clip's frames) or, with `data.video.decode: gpu` (`data.flow.deco
 through torchvision, all of a clip's frames in one batched call; wav with Python's `wave` (a clip's
 window is read without the rest of a long per-video file).
 
-GPU decoding runs in the loader's own process (CUDA cannot be used in forked workers), so it needs
-`data.num_workers: 0`. Its RGB pixels may differ from PyAV's where the decoders upsample chroma
+GPU decoding runs in the loader's own process or in spawned workers (`worker_start_method`: CUDA cannot
+be used in forked ones). Its RGB pixels may differ from PyAV's where the decoders upsample chroma
 differently (torchvision's CPU decoder on noisy 4:2:0 frames: median 3 levels); grey (flow) frames agree.
 Untested on a GPU: the development machines have none.
 
-Every failure becomes a `MediaError` naming the file. FFmpeg's own log lines go to /dev/null
-so that a corrupt file ends in our one sentence, not in a screen of native messages.
+Every decoding failure becomes a `MediaError` naming the file. FFmpeg's own log lines go to /dev/null
+so that a corrupt file ends in our one sentence, not in a screen of native messages. On the GPU only a
+decoding failure does (torchvision reports nvJPEG's refusals as plain RuntimeErrors): a GPU out-of-memory
+(a RuntimeError too), a CUDA runtime error or a CUDA that cannot start propagates as itself, so that
+`data.on_corrupt: skip` never drops good clips for a GPU's fault.
 """
 
 import contextlib
@@ -21,6 +24,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mmdg_bench.errors import MediaError, UserError
 
@@ -172,34 +176,57 @@ def _frame_files(folder: Path, numbers: list[int]) -> list[Path]:
     return files
 
 
+class GpuOutOfMemory(UserError, torch.OutOfMemoryError):
+    """The GPU ran out of memory while decoding: still a torch.OutOfMemoryError to whoever catches one, and
+    one sentence (exit code 2) at the command line, never a damaged clip that `on_corrupt: skip` drops."""
+
+
 def _read_jpegs_on_gpu(files: list[Path], grey: bool) -> list[np.ndarray]:
     """nvJPEG decoding of all the files in one batched call; uint8 arrays back on the CPU, (H, W) grey or
     (H, W, 3) RGB, as PyAV gives them."""
-    import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
     data = [torch.frombuffer(bytearray(file.read_bytes()), dtype=torch.uint8) for file in files]
+    torch.cuda.init()  # a CUDA that cannot start here (a forked worker, no driver) fails as itself, not as a clip
     try:
         images = decode_jpeg(data, mode=ImageReadMode.GRAY if grey else ImageReadMode.RGB, device="cuda")
-    except RuntimeError as err:
+    except torch.OutOfMemoryError as err:  # a RuntimeError too: `on_corrupt: skip` would drop good clips silently
+        raise GpuOutOfMemory(f"the GPU ran out of memory while nvJPEG decoded the frames of {files[0].parent} "
+                             f"(GPU memory, not a damaged clip): free GPU memory, or lower data.num_workers or "
+                             f"optim.batch_size") from err
+    except torch.AcceleratorError:  # a CUDA runtime failure (C10_CUDA_CHECK), whatever the clip
+        raise
+    except RuntimeError as err:  # torchvision's TORCH_CHECK on nvJPEG's status: the data did not decode
         reason = str(err).splitlines()[0][:120]
         raise MediaError(files[0].parent, f"nvJPEG could not decode a frame ({reason})") from None
     return [(image[0] if grey else image.permute(1, 2, 0)).cpu().numpy() for image in images]
 
 
+def gpu_decoded(data_config, modalities: list[str] | None = None) -> list[str]:
+    """The frame modalities among `modalities` (default: the run's) whose JPEGs are decoded on the GPU."""
+    modalities = data_config.modalities if modalities is None else modalities
+    return [m for m in ("video", "flow") if m in modalities and getattr(data_config, m).decode == "gpu"]
+
+
 def require_gpu_decoding(data_config) -> None:
     """Refuse `decode: gpu` for a run's frame modalities where it cannot work, before any clip is read."""
-    wanted = [m for m in ("video", "flow") if m in data_config.modalities and getattr(data_config, m).decode == "gpu"]
+    wanted = gpu_decoded(data_config)
     if not wanted:
         return
-    import torch
-
     if not torch.cuda.is_available():
         raise UserError(f"'data.{wanted[0]}.decode' is gpu but CUDA is not available on this machine; "
                         f"set data.{wanted[0]}.decode=cpu")
-    if data_config.num_workers > 0:
-        raise UserError(f"'data.{wanted[0]}.decode: gpu' decodes in the loader's own process (CUDA cannot run in "
-                        f"forked workers); set data.num_workers=0")
+
+
+def worker_start_method(data_config, modalities: list[str], num_workers: int) -> str | None:
+    """How a loader's workers start: "spawn" when they decode on the GPU, else None (the platform's
+    default, fork on Linux, which shares the parent's memory and starts in milliseconds).
+
+    CUDA cannot run in a child forked from a process that has started it, and the engine and `features
+    build` have, by then (the model is on the GPU): nvJPEG in a forked worker fails. A spawned worker
+    starts a fresh interpreter with its own CUDA context (seconds to start, persistent over a run's
+    epochs; some hundreds of MiB of GPU memory each)."""
+    return "spawn" if num_workers > 0 and gpu_decoded(data_config, modalities) else None
 
 
 def _read_folder(folder: Path, numbers: list[int], grey: bool, on_gpu: bool = False) -> np.ndarray:

@@ -32,7 +32,6 @@ import wave
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 import pandas as pd
 
@@ -135,6 +134,10 @@ def render_audio(rng: np.random.Generator, label: int, domain: int, cfg: SynthCo
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:
+    # PyAV only where clips are written: reading a set generated elsewhere needs decord alone (the GPU
+    # machine's carried wheels leave av out: its 34 MiB do not fit the 64 MiB a call may carry).
+    import av
+
     with av.open(str(path), "w") as container:
         # One encoder thread keeps the bytes identical from run to run.
         stream = container.add_stream("libx264", rate=fps, options={"crf": "12", "preset": "ultrafast",

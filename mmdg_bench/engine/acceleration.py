@@ -29,6 +29,10 @@ def configure_backends(deterministic: bool) -> None:
 
 def prepare_encoders(model, device: str, channels_last: bool, compile_encoders: bool) -> None:
     """Channels-last weights (GPU only) and compiled encoders, in place."""
+    if compile_encoders:
+        # Strategies back-propagate one forward several times (GMP's g_c and g_d, PCGrad's tasks) with
+        # retain_graph; a compiled backward that donates its saved buffers refuses that (torch 2.5+).
+        torch._functorch.config.donated_buffer = False
     for name, encoder in model.encoders.items():
         if channels_last and device.startswith("cuda"):
             weight_dims = max((p.dim() for p in encoder.parameters()), default=2)
@@ -38,11 +42,14 @@ def prepare_encoders(model, device: str, channels_last: bool, compile_encoders: 
             model.encoders[name] = torch.compile(encoder)
 
 
-def loader_options(device: str, num_workers: int, prefetch: int) -> dict:
+def loader_options(device: str, num_workers: int, prefetch: int, start_method: str | None = None) -> dict:
     """DataLoader keywords for the device: pinned memory on a GPU; workers (at most the CPUs) that
-    persist across epochs (each keeps its decoded cache) and prefetch `prefetch` batches each."""
+    persist across epochs (each keeps its decoded cache) and prefetch `prefetch` batches each, started
+    by `start_method` (None: the platform's default; "spawn" for GPU decoding, `worker_start_method`)."""
     num_workers = usable_workers(num_workers)
     options = {"num_workers": num_workers, "pin_memory": device.startswith("cuda")}
     if num_workers > 0:
         options.update(persistent_workers=True, prefetch_factor=prefetch)
+        if start_method:
+            options.update(multiprocessing_context=start_method)
     return options

@@ -7,7 +7,6 @@
 
 import os
 import random
-import resource
 import time
 import warnings
 from collections import defaultdict
@@ -20,12 +19,13 @@ from torch.utils.data import DataLoader
 
 import mmdg_bench
 from mmdg_bench.data import ClipDataset, load_index
-from mmdg_bench.data.decoding import require_gpu_decoding
+from mmdg_bench.data.decoding import require_gpu_decoding, worker_start_method
 from mmdg_bench.data.sampling import EpochSampler
 from mmdg_bench.device import autocast, resolve_device, to_device
 from mmdg_bench.engine.acceleration import configure_backends, loader_options, prepare_encoders
 from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, restore, save_checkpoint, save_weights
 from mmdg_bench.engine.evaluate import evaluate
+from mmdg_bench.engine.memory import PeakMemory
 from mmdg_bench.engine.run_folder import one_trainer_per_folder, run_folder_of
 from mmdg_bench.engine.selection import select_epochs
 from mmdg_bench.errors import UserError, UserNotice
@@ -33,6 +33,7 @@ from mmdg_bench.features import FeatureDataset, open_caches
 from mmdg_bench.losses import DOMAIN, StepLosses, detaches_unimodal_heads, loss_terms
 from mmdg_bench.methods import METHODS, attach_method
 from mmdg_bench.models import build_model
+from mmdg_bench.models.determinism import require_deterministic_backward
 from mmdg_bench.models.weights import check_weights_present
 from mmdg_bench.settings import Config, OptimConfig
 from mmdg_bench.strategies import STRATEGIES
@@ -113,6 +114,13 @@ def check_finite(model, epoch: int) -> None:
                                     f"lower optim.lr or check the strategy's hyper-parameters")
 
 
+def read_sums(sums: dict, device: str) -> dict[str, float]:
+    """The epoch's sums as Python floats, the tensors among them read from the device at once."""
+    keys = [k for k, v in sums.items() if torch.is_tensor(v)]
+    read = dict(zip(keys, torch.stack([sums[k].to(device) for k in keys]).tolist())) if keys else {}
+    return {k: read.get(k, v) for k, v in sums.items()}
+
+
 def train_epoch(model, strategy, optimizer, loader, device: str, epoch: int, config: Config, progress) -> dict:
     model.train()
     strategy.start_epoch(epoch)
@@ -128,14 +136,16 @@ def train_epoch(model, strategy, optimizer, loader, device: str, epoch: int, con
         check_finite(model, epoch)
         optimizer.step()
         model.method.after_step()
-        sums["loss_cls"] += sum(t.value for t in step.terms if t.group != DOMAIN).item()
-        sums["loss_dom"] += step.domain.item()
-        sums["acc_fused"] += 100.0 * (step.outputs.fused_logits.argmax(1) == step.labels).float().mean().item()
+        # Summed on the device and read once per epoch (`read_sums`): a `.item()` per value would wait for
+        # the GPU at every step. In float64, as Python's float sums were: the logged numbers are unchanged.
+        sums["loss_cls"] += sum(t.value for t in step.terms if t.group != DOMAIN).detach().double()
+        sums["loss_dom"] += step.domain.detach().double()
+        sums["acc_fused"] += 100.0 * (step.outputs.fused_logits.argmax(1) == step.labels).float().mean().double()
         for key, value in diagnostics.items():
-            sums[f"strategy/{key}"] += float(value)
+            sums[f"strategy/{key}"] += value.detach().double().reshape(()) if torch.is_tensor(value) else float(value)
         steps += 1
         progress.advance()
-    means = {k: v / max(steps, 1) for k, v in sums.items()}
+    means = {k: v / max(steps, 1) for k, v in read_sums(sums, device).items()}
     train = {k: v for k, v in means.items() if not k.startswith("strategy/")}
     diag = {k.removeprefix("strategy/"): v for k, v in means.items() if k.startswith("strategy/")}
     return {"train": train, "strategy": diag}
@@ -178,7 +188,8 @@ def build_loaders(config: Config, parts: dict, sources: list[str], device: str, 
         raise UserError(f"the training split has {len(datasets['train'])} clips, fewer than one batch "
                         f"(optim.batch_size={batch}); lower optim.batch_size")
     shuffle = torch.Generator().manual_seed(config.seed)
-    options = loader_options(device, 0 if caches else data.num_workers, data.prefetch)
+    workers = 0 if caches else data.num_workers
+    options = loader_options(device, workers, data.prefetch, worker_start_method(data, data.modalities, workers))
     loaders = {name: DataLoader(ds, batch_size=batch, **options) for name, ds in datasets.items() if name != "train"}
     loaders["train"] = DataLoader(datasets["train"], batch_size=batch, drop_last=True, **options,
                                   sampler=EpochSampler(len(datasets["train"]), shuffle=True, generator=shuffle))
@@ -191,14 +202,6 @@ def keep_selected_weights(folder: Path, model, epochs: list[dict]) -> None:
     save_weights(folder, "last", model)
     if select_epochs(epochs)["best-val"] is epochs[-1]:
         save_weights(folder, "best-val", model)
-
-
-def peak_memory(device: str) -> dict[str, float]:
-    """Peak resident memory of this process (MiB) and, on a GPU, peak allocated GPU memory (MiB)."""
-    peak = {"rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    if device.startswith("cuda"):
-        peak["gpu_allocated_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return peak
 
 
 def mean_diagnostics(epochs: list[dict]) -> dict[str, float]:
@@ -237,6 +240,9 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
+    require_deterministic_backward(config, device)  # before any clip is read, not in the first backward pass
+    memory = PeakMemory(device)
+    memory.reset()  # this run's peak, not the earlier runs' of this process (a sweep worker)
     configure_backends(config.deterministic)
     seed_everything(config.seed)
     strategy_cls = STRATEGIES.get(config.strategy.name)
@@ -254,10 +260,10 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
     optimizer = make_optimizer(model.parameters(), config.optim)
     shuffle = loaders["train"].sampler.generator
 
-    saved = None if force else load_checkpoint(folder.path)
+    saved = None if force else load_checkpoint(folder.path, device)
     if saved is not None:
         resume_threads(saved.get("threads"))
-        epochs = folder.keep_metrics(restore(saved, model, optimizer, strategy, shuffle))
+        epochs = folder.keep_metrics(restore(saved, model, optimizer, strategy, shuffle, device))
     else:
         folder.start(config.to_dict())
         epochs = []
@@ -293,7 +299,7 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
         "skipped_clips": skipped, "diagnostics": mean_diagnostics(epochs),
         "selection": {rule: {"epoch": e["epoch"], "val": e["val"], "target": e["target"]}
                       for rule, e in select_epochs(epochs).items()},
-        "wall_s": round(time.perf_counter() - started, 2), "memory": peak_memory(device),
+        "wall_s": round(time.perf_counter() - started, 2), "memory": memory.summary(),
         "version": mmdg_bench.__version__, "config": config.to_dict(),
     }
     folder.finish(summary)

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mmdg_bench.data import ClipDataset, load_index
+from mmdg_bench.data.decoding import require_gpu_decoding, worker_start_method
 from mmdg_bench.device import autocast, resolve_device, usable_workers
 from mmdg_bench.errors import UserError
 from mmdg_bench.features.cache import (
@@ -139,10 +140,12 @@ def build_modality(config, modality: str, index, device: str, report: BuildRepor
 
     progress(0, total)
     network = extraction_network(config, modality).to(device) if todo else None
+    workers = usable_workers(config.data.num_workers)
+    start = worker_start_method(config.data, [modality], workers)  # spawned, not forked, when they decode on the GPU
     started = time.perf_counter()
     for shard in todo:
         loader = DataLoader(Views(datasets[shard.kind], modality, shard.items),
-                            batch_size=config.features.batch_size, num_workers=usable_workers(config.data.num_workers))
+                            batch_size=config.features.batch_size, num_workers=workers, multiprocessing_context=start)
         features = pooled_features(network, loader, device, config.precision, advance)
         if shard.kind == "train":
             features = features.view(len(shard.clip_keys), config.features.views, -1)
@@ -167,6 +170,7 @@ def build_features(config, progress: Callable[[str, int, int], None] = lambda mo
     """Build (or finish) the cache of every modality of `config.data.modalities`; `progress(modality,
     done, total)` counts the views computed in this call."""
     check_weights_present(config.model, config.data.modalities)
+    require_gpu_decoding(config.data)  # before any clip is read or CUDA started
     index = load_index(config.data)
     device = resolve_device(config.device)
     if config.threads:

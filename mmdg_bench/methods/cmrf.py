@@ -55,6 +55,7 @@ from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.seeded import StepSeeded, require_modalities
 from mmdg_bench.methods.simmmdg import projection_width
 from mmdg_bench.methods.supcon import Projector, supervised_contrastive
+from mmdg_bench.models.compiled import plain_modules
 
 HALVED = "audio"  # the official script halves audio's distillation and CE weights
 
@@ -154,7 +155,7 @@ class CMRF(StepSeeded):
         """The SMA teacher: a copy of the student before sma_start_step, the running mean after."""
         averaging = int(self.steps) >= self.params.sma_start_step
         count = int(self.sma_count) + 1  # the snapshots already averaged, the copy at sma_start_step the first
-        for kept_module, module in zip(self.teacher.modules(), self.student().modules()):
+        for kept_module, module in paired_modules(self.teacher, self.student()):
             for name, current in trained_parameters(module):
                 kept = kept_module._buffers[name]
                 kept.copy_((kept * count + current) / (count + 1) if averaging else current)
@@ -177,12 +178,20 @@ def trained_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(name, p) for name, p in module._parameters.items() if p is not None and p.requires_grad]
 
 
+def paired_modules(teacher: nn.Module, student: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
+    """Each teacher module with the student module of the same name. By name, not by position: a compiled
+    encoder (`compile: true`) wraps the student's encoder in one more module level, which would shift a
+    positional pairing by one."""
+    students = plain_modules(student)
+    return [(kept, students[name]) for name, kept in plain_modules(teacher).items()]
+
+
 def teacher_copy(student: nn.Module) -> nn.Module:
     """A copy of `student` whose trained parameters are buffers (state the checkpoint keeps, which
     no optimizer sees) and whose frozen parameters are the student's own tensors, shared, not
     registered (they never change: no second copy in memory or in the checkpoint)."""
     teacher = copy.deepcopy(student)
-    for kept_module, module in zip(teacher.modules(), student.modules()):
+    for kept_module, module in paired_modules(teacher, student):
         for name, p in list(module._parameters.items()):
             if p is None:
                 continue

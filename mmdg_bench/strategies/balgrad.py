@@ -135,7 +135,8 @@ def _feature_gradients(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
     if not loss.requires_grad:
         return [torch.zeros_like(x) for x in inputs]
     grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
-    return [g if g is not None else torch.zeros_like(x) for g, x in zip(grads, inputs)]
+    # float32: under bf16 autocast the features' gradients are bf16, and the projection must not round.
+    return [g.float() if g is not None else torch.zeros_like(x, dtype=torch.float32) for g, x in zip(grads, inputs)]
 
 
 def _flat(tensors: list[Tensor]) -> Tensor:
@@ -170,7 +171,10 @@ class BalGrad(Strategy):
 
         # The per-modality predictions: the unimodal heads on z_m itself (under loss.classification=paper
         # the step's were computed on detached features, which would keep the KL off the encoders).
-        logits = [model.unimodal_heads[m](x) if model.detach_unimodal else step.outputs.unimodal_logits[m]
+        # In float32 (the cast is differentiable): the step's forward may have run under bf16 autocast, and
+        # these heads run outside it on float32 weights.
+        own = model.unimodal_heads
+        logits = [(own[m](x.float()) if model.detach_unimodal else step.outputs.unimodal_logits[m]).float()
                   for m, x in zip(modalities, z)]
         status = torch.stack([F.cross_entropy(u.detach(), step.labels) for u in logits])
         weights = learning_status_weights(status) if p.reweight else torch.ones_like(status)

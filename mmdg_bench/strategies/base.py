@@ -14,6 +14,7 @@ from mmdg_bench.facts import StrategyInfo
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.models.multimodal import MultimodalModel
 from mmdg_bench.registry import Registry
+from mmdg_bench.seeding import set_generator_state
 from mmdg_bench.settings import NoParams
 
 
@@ -77,15 +78,34 @@ class Strategy:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        """Put a saved state back on this run's devices, whichever device it was saved on: a generator's
+        state goes through `set_generator_state`; a tensor (or a dict, list or tuple of them) goes where
+        the attribute's fresh value lives (AGM keeps its running scores on the CPU), else to the model's
+        device, so saved CPU tensors never meet a GPU run's (Gradient-Blending's losses)."""
+        model_device = next(self.model.parameters()).device
         for name, value in state.items():
-            if isinstance(getattr(self, name), torch.Generator):
-                getattr(self, name).set_state(value)
+            current = getattr(self, name)
+            if isinstance(current, torch.Generator):
+                set_generator_state(current, value)
             else:
-                setattr(self, name, value)
+                setattr(self, name, moved(value, current.device if isinstance(current, torch.Tensor) else model_device))
 
     def backward(self, step: StepLosses) -> dict[str, float]:
-        """Fill `.grad` of every trainable parameter; return diagnostics to average per epoch."""
+        """Fill `.grad` of every trainable parameter; return diagnostics to average per epoch: Python floats,
+        or one-element tensors left on the device, which the engine sums there and reads once per epoch
+        (a `float()` or `.tolist()` here waits for the GPU at every step)."""
         raise NotImplementedError
+
+
+def moved(value, device: torch.device):
+    """`value` with every tensor in it (through dicts, lists and tuples) on `device`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: moved(v, device) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(moved(v, device) for v in value)
+    return value
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", facts=StrategyInfo)

@@ -102,19 +102,23 @@ def split_feature_gradients(model: MultimodalModel, step: StepLosses) -> dict[st
     n = len(features)
     for i, p in enumerate(heads):
         p.grad = sum(grads[n + i] for grads in groups)
-    return {m: EncoderGradients(*(grads[i] for grads in groups)) for i, m in enumerate(model.modalities)}
+    # In float32: under bf16 autocast z_m, and so its gradients, are bf16, and the strategies' dot products,
+    # norms and projections on them must not round to 8 bits (`backward_through_encoders` casts back).
+    return {m: EncoderGradients(*(grads[i].float() for grads in groups)) for i, m in enumerate(model.modalities)}
 
 
 def backward_through_encoders(model: MultimodalModel, step: StepLosses, feature_grads: dict[str, Tensor]) -> None:
     """One backward pass through the encoders from the given gradient at each z_m."""
     features = [step.outputs.features[m] for m in model.modalities]
-    torch.autograd.backward(features, grad_tensors=[feature_grads[m].reshape(z.shape)
+    torch.autograd.backward(features, grad_tensors=[feature_grads[m].reshape(z.shape).to(z.dtype)
                                                     for m, z in zip(model.modalities, features)])
 
 
 def true_class_confidence(logits: Tensor, targets: Tensor) -> Tensor:
-    """sum_i softmax(logits_i)[target_i], detached: a confidence score, not a loss."""
-    return F.softmax(logits.detach(), dim=1).gather(1, targets[:, None]).sum()
+    """sum_i softmax(logits_i)[target_i], detached: a confidence score, not a loss. In float32 whatever
+    the autocast dtype: a bf16 sum of 16 probabilities rounds GMP's sigma = 1.0024 to 1, which turns its
+    domain modulation p off."""
+    return F.softmax(logits.detach().float(), dim=1).gather(1, targets[:, None]).sum()
 
 
 def semantic_confidences(step: StepLosses, modalities: list[str]) -> Tensor:
@@ -136,13 +140,15 @@ def require_two_modalities(model: MultimodalModel, method: str) -> None:
                         f"but data.modalities is {model.modalities}: add a modality or use baseline or pcgrad")
 
 
-def pair_diagnostics(modality: str, g_c: Tensor, g_d: Tensor, level: str = "") -> dict[str, float]:
+def pair_diagnostics(modality: str, g_c: Tensor, g_d: Tensor, level: str = "") -> dict[str, Tensor]:
     """cos(g_c, g_d), conflict (dot < 0) and both norms of one encoder's gradient pair; `level`
-    prefixes the names of gradients taken elsewhere than at the encoder parameters ("feature_")."""
-    dot, norm_c, norm_d = torch.stack((g_c @ g_d, g_c.norm(), g_d.norm())).tolist()
+    prefixes the names of gradients taken elsewhere than at the encoder parameters ("feature_").
+    Tensors left on the device, for the engine to read once per epoch; in float64, as the Python
+    floats they replace were computed."""
+    dot, norm_c, norm_d = torch.stack((g_c @ g_d, g_c.norm(), g_d.norm())).double()
     return {
-        f"{modality}/{level}cos_cd": dot / max(norm_c * norm_d, 1e-30),
-        f"{modality}/{level}conflict": float(dot < 0),
+        f"{modality}/{level}cos_cd": dot / (norm_c * norm_d).clamp_min(1e-30),
+        f"{modality}/{level}conflict": (dot < 0).double(),
         f"{modality}/{level}norm_c": norm_c,
         f"{modality}/{level}norm_d": norm_d,
     }

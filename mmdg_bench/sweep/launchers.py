@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from mmdg_bench.device import PINNED_GPU
 from mmdg_bench.errors import UserError
 from mmdg_bench.sweep.execute import run_spec
 from mmdg_bench.sweep.plan import RunSpec, phases
@@ -41,13 +42,36 @@ def until_finished(plan: list[RunSpec], run_batch: Batch, report: Report) -> Cou
     return outcomes
 
 
-def gpus_for(plan: list[RunSpec]) -> int:
-    """How many GPUs the plan's runs would use: the visible ones when its device is cuda or auto."""
-    if not plan or not plan[0].config().device.startswith(("cuda", "auto")):
-        return 0
+def visible_gpus(count: int, visible: str | None) -> list[str]:
+    """The `count` GPUs this process sees, each as a child's CUDA_VISIBLE_DEVICES entry names it: this
+    process's own entries (indices, GPU-/MIG- UUIDs; a Slurm allocation sets "2,3"), of which CUDA uses
+    those before the first invalid one (torch's count); 0..count-1 when the variable is unset."""
+    if visible is None:
+        return [str(i) for i in range(count)]
+    return [entry.strip() for entry in visible.split(",")][:count]
+
+
+def gpus_for(plan: list[RunSpec]) -> list[str]:
+    """The GPUs the plan's workers are pinned to (CUDA_VISIBLE_DEVICES entries): every visible one, round
+    robin, for `cuda` or `auto`; the N-th visible one, for every worker, for `cuda:N`; none on the CPU.
+    One device for the whole plan: a worker keeps its GPU for all the runs it trains."""
+    devices = {spec.config().device for spec in {s.overrides: s for s in plan}.values()}  # one config per setting
+    cuda = sorted(d for d in devices if d.startswith(("cuda", "auto")))
+    if not cuda:
+        return []
+    if len(devices) > 1:
+        raise UserError(f"the sweep's runs use different devices ({', '.join(sorted(devices))}), but `--jobs` "
+                        f"gives each worker one device for all its runs: sweep each device on its own")
     import torch
 
-    return torch.cuda.device_count()
+    from mmdg_bench.device import require_device
+
+    device = cuda[0]
+    gpus = visible_gpus(torch.cuda.device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if not gpus or ":" not in device:
+        return gpus
+    require_device(device)  # a cuda:N this process does not see: one sentence here, not one per run
+    return [gpus[int(device.partition(":")[2])]]
 
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
@@ -65,16 +89,18 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def pin_gpu(counter, gpus: int) -> None:
-    """Worker i sees only GPU i mod gpus, before CUDA starts in it, so N workers on one GPU share it and
-    on several GPUs spread over them."""
+def pin_gpu(counter, gpus: list[str]) -> None:
+    """Worker i sees only gpus[i mod len(gpus)] (the sweep's own visible GPUs, `gpus_for`), before CUDA
+    starts in it, so N workers on one GPU share it and on several GPUs spread over them. Its runs' `cuda:N`
+    then means its one GPU, `cuda:0` there (mmdg_bench/device.py, PINNED_GPU)."""
     with counter.get_lock():
         index = counter.value
         counter.value += 1
-    os.environ["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+    os.environ[PINNED_GPU] = "1"
 
 
-def start_worker(parent: int, counter, gpus: int) -> None:
+def start_worker(parent: int, counter, gpus: list[str]) -> None:
     """Pool initializer: die with the sweep, and share out the GPUs."""
     die_with_parent(parent)
     if gpus:

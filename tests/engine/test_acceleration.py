@@ -73,3 +73,21 @@ def test_loader_options_follow_the_device(monkeypatch):
     assert loader_options("cpu", 0, 2) == {"num_workers": 0, "pin_memory": False}
     assert loader_options("cuda", 4, 3) == {"num_workers": 4, "pin_memory": True, "persistent_workers": True,
                                             "prefetch_factor": 3}
+
+
+@pytest.mark.parametrize("decode, workers, start", [("gpu", 2, "spawn"), ("gpu", 0, None), ("cpu", 2, None)])
+def test_training_loaders_spawn_their_workers_when_they_decode_on_the_gpu(monkeypatch, decode, workers, start):
+    """CUDA cannot run in a worker forked from a process that started it (the model is on the GPU by then):
+    GPU-decoding workers are spawned; the others keep the platform's fork. No worker starts here."""
+    from mmdg_bench.data import load_index
+    from mmdg_bench.engine.train import build_loaders
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    config = load_config("synth", [*TINY, f"data.video.decode={decode}", f"data.num_workers={workers}",
+                                   "data.cache_decoded=false"])
+    index = load_index(config.data)
+    loaders, _, _ = build_loaders(config, index.protocol("toon"), index.sources("toon"), "cpu")
+    for loader in loaders.values():
+        method = loader.multiprocessing_context and loader.multiprocessing_context.get_start_method()
+        assert method == start

@@ -229,3 +229,50 @@ def test_one_view_keeps_centre_and_training_views_apart(weights, tmp_path):
     cache = open_caches(config)["audio"]
     torch.testing.assert_close(cache.rows("eval", clip_keys(first))[0], expected)
     assert cache.rows("train", clip_keys(first)).shape == (1, 1, cache.dim)
+
+
+@pytest.mark.parametrize("decode, start", [("gpu", "spawn"), ("cpu", None)])
+def test_a_build_that_decodes_on_the_gpu_checks_cuda_and_spawns_its_workers(weights, tmp_path, monkeypatch,
+                                                                            decode, start):
+    """CUDA cannot run in a worker forked from the build (its network is on the GPU by then): GPU-decoding
+    workers are spawned. No worker starts here: the first loader is looked at, then the build stops."""
+    import mmdg_bench.features.build as build
+
+    class Looked(Exception):
+        pass
+
+    def look(network, loader, *args):
+        context = loader.multiprocessing_context
+        raise Looked(context and context.get_start_method())
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(build, "pooled_features", look)
+    config = load_config("synth", settings(weights, tmp_path, f"data.video.decode={decode}", "data.num_workers=2",
+                                           "data.modalities=[video]"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    if decode == "gpu":
+        with pytest.raises(UserError, match="'data.video.decode' is gpu but CUDA is not available"):
+            build_features(config)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(Looked) as looked, pytest.warns(UserWarning, match="not one of the known weight files"):
+        build_features(config)
+    assert looked.value.args[0] == start
+
+
+@pytest.mark.e2e
+def test_spawned_gpu_decoding_workers_build_the_same_cache(built, weights, tmp_path, monkeypatch):
+    """The spawned workers unpickle the clip dataset and give the features a build without workers gives.
+    (No GPU here: the synthetic set is mp4, which decodes on the CPU whatever `decode` says; only the
+    parent is told CUDA is there.)"""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    overrides = settings(weights, tmp_path, "data.video.decode=gpu", "data.num_workers=1", "data.modalities=[video]",
+                         "features.shard_clips=64")  # two loaders: each starts its worker, in seconds
+    config = load_config("synth", overrides)
+    with pytest.warns(UserWarning, match="not one of the known weight files"):
+        build_features(config)
+    assert all(check.ok for check in verify_features(config))
+    clips = load_index(config.data).clips
+    spawned, reference = open_caches(config)["video"], open_caches(load_config("synth", built[0]))["video"]
+    for kind, keys in (("eval", clip_keys(clips)), ("train", clip_keys(clips[clips.split == "train"]))):
+        torch.testing.assert_close(spawned.rows(kind, keys), reference.rows(kind, keys))

@@ -486,7 +486,7 @@ def ogm_gradients(config, batch, params: OGMGEParams, epoch: int):
 
 def assert_slows_only_the_dominant_modality(diagnostics) -> dict[str, float]:
     assert diagnostics["ogm/active"] == 1
-    ratios = {m: diagnostics[f"ogm/{m}/ratio"] for m in ("video", "audio")}
+    ratios = {m: float(diagnostics[f"ogm/{m}/ratio"]) for m in ("video", "audio")}  # a tensor or a float
     assert ratios["video"] * ratios["audio"] == pytest.approx(1.0)  # two modalities: r and 1/r
     for m, ratio in ratios.items():
         coeff = diagnostics[f"ogm/{m}/coeff"]

@@ -157,18 +157,20 @@ def test_a_killed_sweep_resumes_and_counts_nothing_twice(tmp_path):
 
 
 def test_sweep_workers_are_pinned_round_robin_to_the_gpus(monkeypatch):
-    """`sweep --jobs N` on a GPU machine: worker i sees GPU i mod (number of GPUs)."""
+    """`sweep --jobs N` on a GPU machine: worker i sees the sweep's GPU i mod (number of GPUs)."""
     from multiprocessing import get_context
 
+    from mmdg_bench.device import PINNED_GPU
     from mmdg_bench.sweep.launchers import pin_gpu
 
     counter = get_context("spawn").Value("i", 0)
     seen = []
     for _ in range(5):
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-        pin_gpu(counter, 2)
+        monkeypatch.delenv(PINNED_GPU, raising=False)
+        pin_gpu(counter, ["2", "3"])
         seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
-    assert seen == ["0", "1", "0", "1", "0"]
+    assert seen == ["2", "3", "2", "3", "2"]
 
 
 def test_a_sweep_plans_every_method_and_strategy(tmp_path):
