@@ -35,9 +35,16 @@ def report(results_dir: Path | str = "results/runs", out: Path | str = "results/
     `plot` (inline SVG), the protocol, each run's provenance and the notes on missing or unreadable runs
     into the HTML file `out`, atomically; returns its path. Unreadable finished runs are warned about. A folder
     with `sweep --tune` runs also gets the tables of `compare --tuned`; runs with saved features (`evaluate
-    --features`) their feature maps and separability scores (`plot --features`)."""
+    --features`) their feature maps and separability scores (`plot --features`); a `sweep --vary` grid its
+    sensitivity figures (`plot --sensitivity`)."""
     from mmdg_bench.results.epochs import epoch_runs
-    from mmdg_bench.results.report import draw_feature_maps, draw_figures, provenance_rows, report_html
+    from mmdg_bench.results.report import (
+        draw_feature_maps,
+        draw_figures,
+        draw_sensitivity,
+        provenance_rows,
+        report_html,
+    )
     from mmdg_bench.results.tuned import with_tuned_tables
 
     check_choice(selection, SELECTIONS, "--selection")
@@ -57,10 +64,14 @@ def report(results_dir: Path | str = "results/runs", out: Path | str = "results/
     else:
         figure_notes = [f"{d.note} (left out of the figures)" for d in unreadable if d.folder not in known]
     feature_maps, feature_notes = draw_feature_maps(Path(results_dir))  # runs whose features evaluate saved
+    try:
+        sensitivity = draw_sensitivity(Path(results_dir))  # the settings a `sweep --vary` grid varied
+    except UserError as err:  # a damaged saved plan: the rest of the report still stands
+        sensitivity, figure_notes = [], [*figure_notes, f"no sensitivity figures: {err}"]
     figure_notes += feature_notes
     for note in [run.note for run in damaged] + figure_notes:
         warnings.warn(UserNotice(note), stacklevel=2)
     page = report_html(groups, runs, provenance, figures, damaged, str(results_dir), against or BASELINE,
-                       figure_notes, feature_maps)
+                       figure_notes, feature_maps, sensitivity)
     write_text_atomically(out, page)
     return out

@@ -27,6 +27,7 @@ from mmdg_bench.results.collect import ROW, RUN_FOLDER, Damaged, read_summary
 from mmdg_bench.results.feature_maps import FOLDS, feature_figure, read_features, runs_with_features
 from mmdg_bench.results.plots import draw, figure_specs
 from mmdg_bench.results.render import rows
+from mmdg_bench.results.sensitivity import sensitivity_figures
 
 # SVG text as text (not glyph outlines): a third of the size, selectable, searchable; a fixed hash salt
 # and no date, so the same runs make the same file (a committed report diffs cleanly).
@@ -250,6 +251,29 @@ def feature_maps_html(maps: list[FeatureMapFigure], first_figure: int) -> str:
     return "\n".join(parts)
 
 
+def draw_sensitivity(results_dir: Path) -> list[InlineFigure]:
+    """`plot --sensitivity`'s figures (mmdg_bench/results/sensitivity.py) of the settings the folder's
+    `sweep --vary` grids varied, as inline SVG."""
+    return [InlineFigure(preset, title, figure_svg(fig, f"sensitivity{i}-"))
+            for i, (preset, title, fig) in enumerate(sensitivity_figures(results_dir), start=1)]
+
+
+def sensitivity_html(figures: list[InlineFigure], first_figure: int) -> str:
+    """The sensitivity section: each figure with its caption."""
+    if not figures:
+        return ""
+    parts = ['<h2 id="sensitivity">Sensitivity to the varied settings</h2>',
+             "<p>Runs of a <code>sweep --vary</code> grid (<code>mmdg-bench plot --sensitivity KEY</code>), at the "
+             "best source-validation epoch: lines show fused target and source-validation accuracy against one "
+             "setting, mean over seeds with ± 1 std (ddof=1) bars, per held-out domain and their mean; a heatmap "
+             "shows the mean ± std fused target accuracy over two.</p>"]
+    for i, figure in enumerate(figures):
+        number = first_figure + i
+        parts.append(f'<figure id="figure-{number}">{figure.svg}<figcaption>Figure {number}. {text(figure.title)} '
+                     f"(preset {text(figure.preset)}).</figcaption></figure>")
+    return "\n".join(parts)
+
+
 def provenance_rows(folder: Path, root: Path) -> list[dict]:
     """What provenance a run's summary gives beyond what `collect` keeps: its path under `root` and
     its wall time."""
@@ -320,11 +344,11 @@ def contents_html(groups: list[Group]) -> str:
 
 def report_html(groups: list[Group], runs: pd.DataFrame, provenance: pd.DataFrame, figures: list[InlineFigure],
                 damaged: list[Damaged], source: str, against: str, figure_notes: list[str] = (),
-                feature_maps: list[FeatureMapFigure] = ()) -> str:
+                feature_maps: list[FeatureMapFigure] = (), sensitivity: list[InlineFigure] = ()) -> str:
     """The whole page. `runs`: collect_runs's frame (one row per run and selection rule); `provenance`:
     provenance_rows of every finished run; `figures`: draw_figures; `damaged`: runs that could not be
     read; `figure_notes`: why runs (or all figures) are missing from the figures; `feature_maps`:
-    draw_feature_maps, after the groups."""
+    draw_feature_maps, and `sensitivity`: draw_sensitivity, after the groups."""
     selection = groups[0].selection
     chosen = runs[runs.selection == selection]
     sections, number = [], 1
@@ -347,4 +371,5 @@ def report_html(groups: list[Group], runs: pd.DataFrame, provenance: pd.DataFram
         f"(preset, dataset); mmdg-bench {text(mmdg_bench.__version__)}. Self-contained: tables, figures and "
         f"provenance are all in this file.</p></header>"
         + contents_html(groups) + protocol_html(selection, against, chosen) + unreadable + "\n".join(sections)
-        + feature_maps_html(list(feature_maps), number) + f"<script>{SCRIPT}</script></body></html>\n")
+        + sensitivity_html(list(sensitivity), number) + feature_maps_html(list(feature_maps), number + len(sensitivity))
+        + f"<script>{SCRIPT}</script></body></html>\n")

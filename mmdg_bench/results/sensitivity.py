@@ -214,3 +214,41 @@ def plot_sensitivity(results_dir: Path, out: Path, keys: list[str]) -> tuple[lis
     for fig, stem in figures:
         written += save(fig, stem)
     return written, damaged
+
+
+def varied_keys(results_dir: Path) -> list[str]:
+    """The settings that the `sweep --vary` grids under `results_dir` varied, read from their saved plans,
+    in the order the sweeps gave them (a `sweep --tune`'s draws are not a grid: left out)."""
+    from mmdg_bench.sweep.plan import PLANS_FOLDER, read_plan
+
+    keys = {}
+    for plans in sorted(Path(results_dir).rglob(PLANS_FOLDER)):
+        for path in sorted(plans.glob("*.json")) if plans.is_dir() else ():
+            for raw in read_plan(path):
+                if raw.get("draw") is None:
+                    keys.update(dict.fromkeys(o.partition("=")[0].strip() for o in raw.get("varied") or ()))
+    return list(keys)
+
+
+def sensitivity_figures(results_dir: Path) -> list[tuple[str, str, Figure]]:
+    """(preset, title, figure) of the sensitivity figures a report shows for `results_dir`: for a grid over
+    two settings their heatmap, then every varied setting alone (lines); none where no sweep varied any."""
+    keys = varied_keys(results_dir)
+    if not keys:
+        return []
+    table, _ = collect_runs(results_dir)
+    table = table[table.selection == SELECTION]
+    figures = []
+    for preset, runs in table.groupby("preset", sort=True):
+        for combo in ([keys] if len(keys) == 2 else []) + [[key] for key in keys]:
+            try:
+                marked = varied(runs, combo)
+            except UserError:  # this preset's runs do not vary it
+                continue
+            names = " × ".join(short_name(k) for k in combo)
+            if len(combo) == 2:
+                figures.append((preset, f"Sensitivity: fused target accuracy over {names}",
+                                heatmap_figure(marked, *combo)))
+            else:
+                figures.append((preset, f"Sensitivity to {names}", line_figure(marked, combo[0])))
+    return figures

@@ -4,6 +4,7 @@ hand-written run folders (summary.json only: the figure reads the leaderboard's 
 import hashlib
 import json
 import math
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -104,3 +105,26 @@ def test_the_cli_and_the_api_take_the_option(grid, tmp_path):
     assert bad.exit_code == 2
     assert bad.stderr.strip().splitlines() == ["error: no runs here vary nope.x: make them with sweep --vary "
                                                "nope.x=V1,V2,..."]
+
+
+def save_vary_plan(root, varied: list[str]) -> None:
+    """A saved sweep plan (<out>/sweeps/) whose one run a --vary grid made with `varied`."""
+    (root / "sweeps").mkdir()
+    (root / "sweeps" / "grid.json").write_text(json.dumps([
+        {"preset": "toy", "strategy": "gmp", "target": "day", "seed": 0, "overrides": varied, "out": str(root),
+         "varied": varied}]))
+
+
+def test_the_report_draws_the_sensitivity_of_what_the_folders_grid_varied(grid, tmp_path):
+    out = tmp_path / "report.html"
+    api.report(grid, out=out)
+    assert "Sensitivity" not in out.read_text()  # no --vary plan: no sensitivity section
+    save_vary_plan(grid, [f"{K}=0", f"{P}=0"])
+    api.report(grid, out=out)
+    page = out.read_text()
+    titles = ["Sensitivity: fused target accuracy over alpha_k × alpha_p", "Sensitivity to alpha_k",
+              "Sensitivity to alpha_p"]
+    assert [page.find(t) > 0 for t in titles] == [True] * 3
+    assert page.find(titles[0]) < page.find(titles[1]) < page.find(titles[2])
+    numbers = re.findall(r'<figure id="figure-(\d+)"', page)
+    assert len(numbers) >= 3 and len(numbers) == len(set(numbers))  # every figure its own number
