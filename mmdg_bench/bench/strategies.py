@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader
 
 from mmdg_bench.config import load_config
 from mmdg_bench.data import ClipDataset, load_index
-from mmdg_bench.device import to_device
+from mmdg_bench.device import autocast, to_device
+from mmdg_bench.engine.acceleration import prepare_encoders
 from mmdg_bench.engine.train import make_optimizer, run_model, seed_everything, step_losses
 from mmdg_bench.settings import Config
 from mmdg_bench.strategies import STRATEGIES, Strategy
@@ -59,7 +60,7 @@ def first_batch(config: Config, clips, sources: list[str]) -> dict:
     dataset = ClipDataset(clips, config.data.modalities, config.data, sources)
     loader = DataLoader(dataset, batch_size=config.optim.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(config.seed))
-    return to_device(next(iter(loader)), config.device)
+    return to_device(next(iter(loader)), config.device, config.channels_last)  # the run's memory order too
 
 
 def build_bench(name: str, overrides: list[str], index, parts: dict, sources: list[str]) -> StrategyBench:
@@ -67,6 +68,7 @@ def build_bench(name: str, overrides: list[str], index, parts: dict, sources: li
     seed_everything(config.seed)
     strategy_cls = STRATEGIES.get(name)
     model = run_model(config, len(index.classes), len(sources), config.device)  # as the engine builds it
+    prepare_encoders(model, config.device, config.channels_last, config.compile)  # and prepares it
     strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
     strategy.epochs = config.optim.epochs  # as the engine tells it (DRB's schedule)
     strategy.use_stand_ins()  # no results folder here: untrained stand-ins for the runs it reads (UMT's)
@@ -82,7 +84,8 @@ def build_bench(name: str, overrides: list[str], index, parts: dict, sources: li
 def time_step(bench: StrategyBench, batch: dict, config: Config) -> float:
     bench.model.train()
     start = time.perf_counter()
-    step = step_losses(bench.model, batch, config)
+    with autocast(config.device, config.precision):  # the run's forward pass (the strategies run outside it)
+        step = step_losses(bench.model, batch, config)
     bench.optimizer.zero_grad(set_to_none=True)
     bench.strategy.backward(step)
     bench.optimizer.step()

@@ -274,8 +274,8 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
         for epoch in range(len(epochs) + 1, config.optim.epochs + 1):
             line = {"epoch": epoch, **train_epoch(model, strategy, optimizer, loaders["train"], device, epoch,
                                                   config, progress)}
-            line["val"] = evaluate(model, loaders["val"], device, config.precision)
-            line["target"] = evaluate(model, loaders["target"], device, config.precision)
+            line["val"] = evaluate(model, loaders["val"], device, config.precision, config.channels_last)
+            line["target"] = evaluate(model, loaders["target"], device, config.precision, config.channels_last)
             folder.append_metrics(line)
             epochs.append(line)
             if config.keep_weights:

@@ -91,7 +91,7 @@ def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str =
     for condition in conditions:
         with condition.on_model(model, missing_as):
             results[condition.name] = evaluate(model, CorruptedBatches(loader, condition, config.seed), device,
-                                               config.precision)
+                                               config.precision, config.channels_last)
     record(folder, weights, summary, missing_as, results)
     return results
 

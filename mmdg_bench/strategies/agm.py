@@ -282,10 +282,10 @@ class AGM(Strategy):
             backward_through_encoders(self.model, step, {m: b * split[m].cls + split[m].dom + split[m].plain
                                                          for m, b in zip(self.model.modalities, applied.tolist())})
         diagnostics = {"agm/active": float(self.active()), "agm/clipped": float(self.conditional_clip())}
-        for m, values in zip(self.model.modalities, zip(scores.tolist(), ratios.tolist(), references.tolist(),
-                                                        applied.tolist())):
-            for key, value in zip(("score", "ratio", "reference", "coeff"), values):
-                diagnostics[f"agm/{m}/{key}"] = value
+        # float64 tensors (on the CPU, where the running scores live), summed by the engine and read per epoch.
+        for i, m in enumerate(self.model.modalities):
+            for key, values in zip(("score", "ratio", "reference", "coeff"), (scores, ratios, references, applied)):
+                diagnostics[f"agm/{m}/{key}"] = values[i]
         return diagnostics
 
     def conditional_clip(self) -> bool:

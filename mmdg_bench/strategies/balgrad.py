@@ -181,7 +181,10 @@ class BalGrad(Strategy):
         kl = pairwise_kl(logits)
         grads_kl = _feature_gradients(kl, z) if p.kl_weight > 0 else [torch.zeros_like(x) for x in z]
         # g_kl = sum_m w_m g_kl^m: each branch's part of the KL gradient, scaled by its modality's weight.
-        scaled_kl = [p.kl_weight * w * g for w, g in zip(weights.tolist(), grads_kl)]
+        # Each scale as the float32 of the float64 product, as `kl_weight * w` in Python then multiplied into
+        # g: the same numbers without reading the weights from the device at every step.
+        scales = (p.kl_weight * weights.double()).to(torch.float32)
+        scaled_kl = [scales[i] * g for i, g in enumerate(grads_kl)]
         grads_ce = [torch.zeros_like(x) for x in z]
         if model.detach_unimodal and p.unimodal_ce:
             ce = sum((t.weight * F.cross_entropy(logits[modalities.index(t.head)], step.labels) for t in unimodal),
@@ -194,10 +197,12 @@ class BalGrad(Strategy):
         backward_through_encoders(model, step, {m: task_perp[i].reshape(z[i].shape) + grads_rest[i] + grads_ce[i]
                                                 + scaled_kl[i] for i, m in enumerate(modalities)})
 
-        dot, norm_task, norm_kl = torch.stack((flat_task @ flat_kl, flat_task.norm(), flat_kl.norm())).tolist()
-        diagnostics = {"balgrad/kl": float(kl.detach()), "balgrad/cos": dot / max(norm_task * norm_kl, 1e-30),
-                       "balgrad/conflict": float(dot < 0), "balgrad/projected": float(conflict)}
-        for m, loss, weight in zip(modalities, status.tolist(), weights.tolist()):
-            diagnostics[f"balgrad/{m}/loss"] = loss
-            diagnostics[f"balgrad/{m}/weight"] = weight
+        # Diagnostics left on the device (the engine reads them once per epoch), in float64 as the Python
+        # floats they replace were computed; only the projection's conflict test is read per step.
+        dot, norm_task, norm_kl = torch.stack((flat_task @ flat_kl, flat_task.norm(), flat_kl.norm())).double()
+        diagnostics = {"balgrad/kl": kl.detach().double(), "balgrad/cos": dot / (norm_task * norm_kl).clamp_min(1e-30),
+                       "balgrad/conflict": (dot < 0).double(), "balgrad/projected": float(conflict)}
+        for i, m in enumerate(modalities):
+            diagnostics[f"balgrad/{m}/loss"] = status[i].double()
+            diagnostics[f"balgrad/{m}/weight"] = weights[i].double()
         return diagnostics

@@ -204,7 +204,8 @@ class CGGM(Strategy):
             grads = [p for p in self.clipped if p.grad is not None]
             values.append(torch.nn.utils.clip_grad_norm_(grads, params.clip).to(torch.float64)[None])
         values.append(guarded.to(torch.float64)[None])
-        flat = torch.cat([v.to(torch.float64).reshape(-1) for v in values]).tolist()  # one host sync
+        # Left on the device, read once per epoch by the engine: no host sync per step.
+        flat = torch.cat([v.to(torch.float64).reshape(-1) for v in values])
         n = len(modalities)
         diagnostics = {f"cggm/{m}/acc": flat[i] for i, m in enumerate(modalities)}
         diagnostics |= {f"cggm/{m}/coeff": flat[n + i] for i, m in enumerate(modalities)}

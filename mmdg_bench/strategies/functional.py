@@ -184,10 +184,15 @@ def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
     projected = []
     for i in range(t):
         g_i = grads[i]
-        # Random order per task, as in the paper; self is skipped, not projected.
-        for j in torch.randperm(t, generator=generator, device=device).tolist():
-            if j != i and float(_dot(g_i, grads[j])) < 0:
-                g_i = project_out(g_i, grads[j])  # always the original g_j
+        # Random order per task, as in the paper; self is skipped, not projected. The order is drawn even for
+        # two tasks, where it cannot matter (the other task is the only one), so the generator's stream is the
+        # same for any T; only then it is not read from the device (a read waits for the GPU).
+        order = torch.randperm(t, generator=generator, device=device)
+        for j in ([1 - i] if t == 2 else order.tolist()):
+            if j != i:
+                # The conflict test as a select, not a branch: `float(dot) < 0` would wait for the GPU. Both
+                # sides are computed; the values kept are the very ones the branch would give (NaN: no conflict).
+                g_i = torch.where(_dot(g_i, grads[j]) < 0, project_out(g_i, grads[j]), g_i)  # the original g_j
         projected.append(g_i)
     return torch.stack(projected).sum(dim=0)
 

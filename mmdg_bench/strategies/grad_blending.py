@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from mmdg_bench.device import autocast, to_device
 from mmdg_bench.errors import UserError, check_choice
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import StepLosses
@@ -79,16 +80,19 @@ def check_every_class(rest: pd.DataFrame, holdout: pd.DataFrame, train: pd.DataF
 
 
 @torch.no_grad()
-def head_losses(model, loader) -> torch.Tensor:
-    """Mean CE of the fused head and of each unimodal head over `loader`, in eval mode."""
+def head_losses(model, loader, precision: str = "fp32", channels_last: bool = False) -> torch.Tensor:
+    """Mean CE of the fused head and of each unimodal head over `loader`, in eval mode, with the forward
+    pass as training runs it (the run's autocast and clip layout); the losses from float32 logits."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = str(next(model.parameters()).device)
     totals, clips = 0.0, 0
     for batch in loader:
-        out = model({m: batch[m].to(device) for m in model.modalities})
-        labels = batch["label"].to(device)
-        logits = [out.fused_logits, *(out.unimodal_logits[m] for m in model.modalities)]
+        batch = to_device({k: batch[k] for k in (*model.modalities, "label")}, device, channels_last)
+        with autocast(device, precision):
+            out = model({m: batch[m] for m in model.modalities})
+        labels = batch["label"]
+        logits = [x.float() for x in (out.fused_logits, *(out.unimodal_logits[m] for m in model.modalities))]
         totals = totals + torch.stack([F.cross_entropy(x, labels, reduction="sum") for x in logits])
         clips += len(labels)
     model.train(was_training)
@@ -108,6 +112,11 @@ class GradBlending(Strategy):
         self.weights: list[float] | None = None  # blended weights, fused head first; None: uniform
         self.previous: tuple[torch.Tensor, torch.Tensor] | None = None  # (L_T, L_V) at the last estimate
         self.holdout_loader = self.train_sample = None
+        self.precision, self.channels_last = "fp32", False  # the run's, from `prepare_run`
+
+    def prepare_run(self, config, target: str, out_root) -> None:
+        # The held-out losses are forward passes like training's: the same autocast and clip layout.
+        self.precision, self.channels_last = config.precision, config.channels_last
 
     def holdout_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         """(the training rows left, {"holdout": V, "train_eval": a same-size sample T of the rest})."""
@@ -128,7 +137,8 @@ class GradBlending(Strategy):
 
     def reestimate(self) -> None:
         """Measure L_T and L_V now; from the second super-epoch on, new weights from the change."""
-        now = (head_losses(self.model, self.train_sample), head_losses(self.model, self.holdout_loader))
+        now = tuple(head_losses(self.model, loader, self.precision, self.channels_last)
+                    for loader in (self.train_sample, self.holdout_loader))
         if self.previous is not None:
             (train_prev, val_prev), (train_now, val_now) = self.previous, now
             self.weights = gradient_blending_weights(train_prev, train_now, val_prev, val_now).tolist()

@@ -153,9 +153,10 @@ class MMPareto(Strategy):
                 p.grad = u if g_mm is not None or g_uni is not None else None
             # |g_mm + g_uni|^2 from the products: clamped, as rounding can take it below 0 when they cancel.
             norms = torch.stack((sq_mm + sq_uni + 2 * dot, sum((x * x).sum() for x in update))).clamp_min(0).sqrt()
+            # Left on the device, read once per epoch by the engine (float64, as the Python floats they replace).
             cos, k, boost = torch.stack((dot / (sq_mm * sq_uni).sqrt().clamp_min(1e-30), k_mm,
-                                         norms[1] / norms[0].clamp_min(1e-30))).tolist()
-            diagnostics |= {f"mmpareto/{m}/cos": cos, f"mmpareto/{m}/conflict": float(not cos > 0),
+                                         norms[1] / norms[0].clamp_min(1e-30))).double()
+            diagnostics |= {f"mmpareto/{m}/cos": cos, f"mmpareto/{m}/conflict": (~(cos > 0)).double(),
                             f"mmpareto/{m}/k_mm": k, f"mmpareto/{m}/boost": boost}
         # The rest (the domain-adversarial loss, a method's terms) last: it adds its gradient unchanged.
         rest = [t.value for t in step.terms if t.head is None]

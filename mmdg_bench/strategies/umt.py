@@ -201,6 +201,6 @@ class UMT(Strategy):
         # UMT_trainer.py:144-146: one loss, one backward; the term reaches the encoders only, through z_m.
         (step.total + self.params.alpha * sum(mse.values())).backward()
         diagnostics = {"umt/active": 1.0}
-        for m, value in zip(mse, torch.stack(list(mse.values())).tolist()):
-            diagnostics[f"umt/{m}/mse"] = value
+        for m, value in mse.items():  # left on the device, read once per epoch by the engine
+            diagnostics[f"umt/{m}/mse"] = value.detach().double()
         return diagnostics

@@ -276,3 +276,24 @@ def test_spawned_gpu_decoding_workers_build_the_same_cache(built, weights, tmp_p
     spawned, reference = open_caches(config)["video"], open_caches(load_config("synth", built[0]))["video"]
     for kind, keys in (("eval", clip_keys(clips)), ("train", clip_keys(clips[clips.split == "train"]))):
         torch.testing.assert_close(spawned.rows(kind, keys), reference.rows(kind, keys))
+
+
+@pytest.mark.parametrize("device, pinned", [("cuda", True), ("cpu", False)])
+def test_a_build_pins_its_batches_on_a_gpu_only(weights, tmp_path, monkeypatch, device, pinned):
+    """Page-locked batches copy to a GPU faster and without blocking; on the CPU pinning is wasted work. No
+    network runs here: the first loader is looked at, then the build stops."""
+    import mmdg_bench.features.build as build
+
+    class Looked(Exception):
+        pass
+
+    def look(network, loader, *args):
+        raise Looked(loader.pin_memory)
+
+    monkeypatch.setattr(build, "resolve_device", lambda name: device)
+    monkeypatch.setattr(build, "extraction_network", lambda config, modality: torch.nn.Identity())
+    monkeypatch.setattr(build, "pooled_features", look)
+    config = load_config("synth", settings(weights, tmp_path, "data.modalities=[audio]"))
+    with pytest.raises(Looked) as looked:
+        build_features(config)
+    assert looked.value.args[0] is pinned

@@ -219,6 +219,7 @@ def test_heads_get_baselines_gradients_and_the_weights_follow_the_losses(batch):
     config = config_with()
     model = synth_model(config, 0, "balgrad")
     diagnostics = BalGrad(BalGradParams(), model).backward(step_losses(model, batch, config))
+    diagnostics = {k: float(v) for k, v in diagnostics.items()}  # device tensors, which the engine reads per epoch
     got = gradients(model)
     reference = synth_model(config, 0, "balgrad")
     step_losses(reference, batch, config).total.backward()

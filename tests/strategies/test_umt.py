@@ -245,7 +245,7 @@ def test_heads_get_baselines_gradients_and_all_are_finite(config, batch):
     strategy.use_teachers(teachers_of(config))
     strategy.start_epoch(1)
     diagnostics = strategy.backward(step_losses(model, batch, config))
-    assert all(torch.isfinite(torch.tensor(v)) for v in diagnostics.values())
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in diagnostics.values())
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     reference = synth_model(config, 0, "umt")
     step_losses(reference, batch, config).total.backward()
