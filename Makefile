@@ -83,6 +83,7 @@ studies: $(STAMP)
 	  --out $(SENSITIVITY)/figures
 	$(BENCH) plot $(SENSITIVITY)/runs --sensitivity strategy.gmp.alpha_k --out $(SENSITIVITY)/figures
 	$(BENCH) plot $(SENSITIVITY)/runs --sensitivity strategy.gmp.alpha_p --out $(SENSITIVITY)/figures
+	$(BENCH) report $(SENSITIVITY)/runs --out $(SENSITIVITY)/report.html
 	$(BENCH) sweep --preset synth --strategies baseline,ogm-ge,grad-blending,pcgrad,gmp --targets all --seeds 0-1 \
 	  --tune 5 --jobs $(JOBS) --set keep_weights=false --out $(TUNED)/runs
 	$(BENCH) compare $(TUNED)/runs --tuned --format md > $(TUNED)/leaderboard.md
@@ -91,6 +92,7 @@ studies: $(STAMP)
 	  --set keep_weights=true --out $(FEATURES)/runs || exit 1; done
 	$(BENCH) evaluate $(FEATURES)/runs/*/ --features
 	$(BENCH) plot $(FEATURES)/runs --features --out $(FEATURES)/figures
+	$(BENCH) report $(FEATURES)/runs --out $(FEATURES)/report.html
 	$(BENCH) report $(RUNS) --out $(SYNTH)/report.html --against 'baseline [fusion=concat]'
 
 clean:
