@@ -10,6 +10,7 @@ evaluation clips. robustness.json, written atomically, keeps earlier conditions:
 """
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch.utils.data import DataLoader
@@ -60,33 +61,57 @@ def target_loader(config, index, target: str, sources: list[str], split: str = "
     return DataLoader(dataset, batch_size=config.optim.batch_size)
 
 
-def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str = "best-val",
-                 missing_as: str = "features", device: str = "cpu") -> dict:
-    """Accuracy (fused and per modality, %) of the run's `weights` under each condition; merged into
-    robustness.json and returned ({condition name: metrics})."""
+@dataclass
+class RestoredRun:
+    """A finished run rebuilt as the engine built it, with its kept weights loaded."""
+
+    config: object
+    index: object
+    target: str
+    sources: list[str]
+    model: object
+    summary: dict
+
+
+def restore_run(folder: Path, weights_path: Path, device: str, command: str = "evaluate") -> RestoredRun:
+    """The run's model from its config.yaml (`run_model`), its kept weights loaded; `command` names what
+    refuses a run trained on cached features (it reads clips)."""
     from mmdg_bench.config import load_config
     from mmdg_bench.data import load_index
-    from mmdg_bench.device import resolve_device
-    from mmdg_bench.engine.evaluate import evaluate
     from mmdg_bench.engine.train import run_model
 
-    folder = Path(folder)
-    weights_path = check_run(folder, weights)
-    check_choice(missing_as, MISSING_AS, "--missing-as")
     summary = RunFolder(folder).summary()
     config = load_config(str(folder / CONFIG), ["threads=0"])  # the thread count of the machine it trained on
     if getattr(config.data, "source", "clips") != "clips":
-        raise UserError(f"{folder} trained on cached features; evaluate reads clips, so rerun it with "
+        raise UserError(f"{folder} trained on cached features; {command} reads clips, so rerun it with "
                         f"data.source=clips")
-    for condition in conditions:
-        condition.check(config.data.modalities)
-    device = resolve_device(device)
     index = load_index(config.data)
     target = summary["target_domain"]
     sources = index.sources(target)
     model = run_model(config, len(index.classes), len(sources), device)
     load_trainable_state(model, read_kept_weights(weights_path, device))
-    loader = target_loader(config, index, target, sources)
+    return RestoredRun(config, index, target, sources, model, summary)
+
+
+def evaluate_run(folder: Path | str, conditions: list[Condition], weights: str = "best-val",
+                 missing_as: str = "features", device: str = "cpu") -> dict:
+    """Accuracy (fused and per modality, %) of the run's `weights` under each condition; merged into
+    robustness.json and returned ({condition name: metrics})."""
+    from mmdg_bench.device import resolve_device
+    from mmdg_bench.engine.evaluate import evaluate
+
+    folder = Path(folder)
+    weights_path = check_run(folder, weights)
+    check_choice(missing_as, MISSING_AS, "--missing-as")
+    modalities = RunFolder(folder).summary().get("modalities")
+    for condition in conditions if modalities else ():  # before the model is built: a wrong modality is quick
+        condition.check(modalities)
+    device = resolve_device(device)
+    run = restore_run(folder, weights_path, device)
+    config, model, summary = run.config, run.model, run.summary
+    for condition in conditions:
+        condition.check(config.data.modalities)
+    loader = target_loader(config, run.index, run.target, run.sources)
     results = {}
     for condition in conditions:
         with condition.on_model(model, missing_as):

@@ -21,12 +21,8 @@ import torch
 from torch import nn
 
 from mmdg_bench.device import autocast, to_device
-from mmdg_bench.engine.checkpoint import load_trainable_state
-from mmdg_bench.engine.run_folder import CONFIG, RunFolder
-from mmdg_bench.errors import UserError
 from mmdg_bench.files import FEATURES, write_atomically
-from mmdg_bench.models.weights import read_kept_weights
-from mmdg_bench.robustness.evaluate import check_run, target_loader
+from mmdg_bench.robustness.evaluate import check_run, restore_run, target_loader
 
 SPLITS = ("val", "target")  # source validation (never trained on), then the held-out domain
 FUSED = "fused"
@@ -71,27 +67,16 @@ def extract(model, loader, device: str, precision: str = "fp32") -> dict[str, np
 def save_features(folder: Path | str, weights: str = "best-val", device: str = "cpu") -> Path:
     """Write <run>/features.npz (the module's docstring says what it holds) from the run's `weights`;
     returns its path."""
-    from mmdg_bench.config import load_config
-    from mmdg_bench.data import load_index
     from mmdg_bench.device import resolve_device
-    from mmdg_bench.engine.train import run_model
 
     folder = Path(folder)
     weights_path = check_run(folder, weights)
-    summary = RunFolder(folder).summary()
-    config = load_config(str(folder / CONFIG), ["threads=0"])  # the thread count of the machine it trained on
-    if getattr(config.data, "source", "clips") != "clips":
-        raise UserError(f"{folder} trained on cached features; evaluate --features reads clips, so rerun it with "
-                        f"data.source=clips")
     device = resolve_device(device)
-    index = load_index(config.data)
-    target = summary["target_domain"]
-    sources = index.sources(target)
-    model = run_model(config, len(index.classes), len(sources), device)
-    load_trainable_state(model, read_kept_weights(weights_path, device))
+    run = restore_run(folder, weights_path, device, "evaluate --features")
+    config, index, model, summary = run.config, run.index, run.model, run.summary
     parts, clips = {}, []
     for split in SPLITS:
-        loader = target_loader(config, index, target, sources, split)
+        loader = target_loader(config, index, run.target, run.sources, split)
         parts[split] = extract(model, loader, device, config.precision)
         clips.append(loader.dataset.clips.assign(split=split))  # after prepare: the clips actually read
     views = [*model.modalities, FUSED]
