@@ -42,6 +42,7 @@ Departures from the official code:
 
 import copy
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -56,6 +57,7 @@ from mmdg_bench.methods.seeded import StepSeeded, require_modalities
 from mmdg_bench.methods.simmmdg import projection_width
 from mmdg_bench.methods.supcon import Projector, supervised_contrastive
 from mmdg_bench.models.compiled import plain_modules
+from mmdg_bench.search_space import LogUniform, Uniform
 
 HALVED = "audio"  # the official script halves audio's distillation and CE weights
 
@@ -72,6 +74,9 @@ class CMRFParams:
     base_temperature: float = 0.07
     mix_coef: float = 2.0  # weight of each unimodal CE
     audio_factor: float = 0.5  # audio's distillation and CE weights are multiplied by this
+    # Our choice, around the official flags (--distill_coef 3.0 --mix_coef 2.0 --mix_alpha 0.1, contrast 3.0).
+    SEARCH: ClassVar[dict] = {"distill_coef": LogUniform(1.0, 10.0), "mix_coef": LogUniform(0.5, 5.0),
+                              "mix_alpha": Uniform(0.05, 0.4), "alpha_contrast": LogUniform(1.0, 10.0)}
 
     def validate(self) -> None:
         check_ranges("cmrf", self, nonnegative=("distill_coef", "alpha_contrast", "mix_coef", "audio_factor"),

@@ -41,6 +41,7 @@ seeded streams: the set from (seed, "moosa/permutations"), the per-step draws fr
 import itertools
 import math
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,7 @@ from mmdg_bench.methods.base import METHODS
 from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.simmmdg import SimMMDG, SimMMDGParams
 from mmdg_bench.models.heads import mlp_head
+from mmdg_bench.search_space import LogUniform
 from mmdg_bench.seeding import stream
 
 JIGSAW_SAMPLES = ("all", "one")
@@ -69,6 +71,10 @@ class MOOSAParams(SimMMDGParams):
     # "all": every clip under every permutation (official, B x P samples); "one": one drawn per clip
     jigsaw_samples: str = "all"
     mask_ratio: float = 0.3  # share of each translator input zeroed (official 0.3 or 0.7)
+    # SimMMDG's, and the entropy weight over the official values (1e-3, 0.1 or 1.0); the jigsaw weight our
+    # choice, a decade either side of the official 1.0.
+    SEARCH: ClassVar[dict] = {**SimMMDGParams.SEARCH, "entropy_weight": LogUniform(1e-3, 1.0),
+                              "jigsaw_weight": LogUniform(0.1, 10.0)}
 
     def validate(self) -> None:
         super().validate()

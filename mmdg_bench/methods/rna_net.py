@@ -24,6 +24,7 @@ pooled features, I3D 1024-d and BN-Inception audio 1024-d).
 
 import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -33,6 +34,7 @@ from mmdg_bench.losses import DOMAIN, LossTerm
 from mmdg_bench.methods.base import METHODS, Method
 from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.seeded import require_modalities
+from mmdg_bench.search_space import LogUniform
 
 NUMERATOR_FIRST = ("video", "flow", "audio")  # the official pairs: v/a, v/f, f/a
 
@@ -40,6 +42,8 @@ NUMERATOR_FIRST = ("video", "flow", "audio")  # the official pairs: v/a, v/f, f/
 @dataclass
 class RNANetParams:
     weight: float = 1.0  # weight of L_RNA (MMDG_Benchmark train_RNA.py)
+    # Our choice: a decade either side of the official weight.
+    SEARCH: ClassVar[dict] = {"weight": LogUniform(0.1, 10.0)}
 
     def validate(self) -> None:
         check_ranges("rna-net", self, nonnegative=("weight",))

@@ -36,6 +36,7 @@ Departures from the official code:
 
 import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,7 @@ from mmdg_bench.methods.params import check_ranges
 from mmdg_bench.methods.seeded import StepSeeded, require_modalities
 from mmdg_bench.methods.supcon import Projector, supervised_contrastive
 from mmdg_bench.methods.translation import Translator, pair_key, translation_distance
+from mmdg_bench.search_space import LogUniform, Uniform
 
 
 @dataclass
@@ -61,6 +63,10 @@ class SimMMDGParams:
     trans_dropout: float = 0.5  # dropout before the translator's last layer
     proj_hidden: int = 0  # projector hidden width; 0: the modality's feature width (official 2048)
     proj_dim: int = 0  # projection width; 0: the widest feature width / 16, at least 8 (official 128)
+    # The loss weights: alpha_trans from 0.1 to 1.0 (the official README's values, 1.0 on D3); the others
+    # our choice, around the official 3.0 and 0.7.
+    SEARCH: ClassVar[dict] = {"alpha_contrast": LogUniform(1.0, 10.0), "explore_coeff": Uniform(0.1, 1.0),
+                              "alpha_trans": LogUniform(0.1, 1.0)}
 
     def validate(self) -> None:
         check_ranges("simmmdg", self, nonnegative=("alpha_contrast", "explore_coeff", "alpha_trans"),

@@ -38,6 +38,7 @@ model trains those heads on detached features.
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,7 @@ from torch import Tensor
 
 from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.losses import CLASSIFICATION, StepLosses
+from mmdg_bench.search_space import LogUniform
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.functional import project_out
 from mmdg_bench.strategies.gradients import backward_through_encoders, head_parameters, require_two_modalities
@@ -124,6 +126,7 @@ class BalGradParams:
     # The unimodal heads' CE reaches the encoders (Fig. 3a: h_v, h_l get g_T^v, g_T^l) also under
     # loss.classification=paper, whose model trains those heads on detached features.
     unimodal_ce: bool = True
+    SEARCH: ClassVar[dict] = {"kl_weight": LogUniform(0.1, 10.0)}  # our choice: our default's decade either side
 
     def validate(self) -> None:
         check_finite("BalGrad", "kl_weight", self.kl_weight)

@@ -32,6 +32,7 @@ import copy
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -42,6 +43,7 @@ from mmdg_bench.facts import STRATEGY_FACTS
 from mmdg_bench.files import DONE, WEIGHTS
 from mmdg_bench.losses import StepLosses
 from mmdg_bench.models.weights import read_kept_weights
+from mmdg_bench.search_space import LogUniform
 from mmdg_bench.strategies.base import STRATEGIES, Strategy
 from mmdg_bench.strategies.params import check_finite, check_window
 
@@ -62,6 +64,7 @@ class UMTParams:
     start_epoch: int = 0  # first epoch of the distillation window, from 0 (`modulation_starts: 0`, :64)
     end_epoch: int = 80  # last epoch of the window, inclusive (`modulation_ends: 80`, :65)
     weights: str = "best-val"  # the teacher's kept weights: best-val (the benchmark's selection rule) or last
+    SEARCH: ClassVar[dict] = {"alpha": LogUniform(1.0, 100.0)}  # our choice: a decade either side of the 10
 
     def validate(self) -> None:
         check_finite("UMT", "alpha", self.alpha)

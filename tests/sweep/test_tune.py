@@ -89,9 +89,28 @@ def test_a_key_the_sweep_sets_is_held_fixed_not_drawn(tmp_path):
 
 
 def test_a_strategy_without_ranges_is_told_and_draws_the_shared_keys_alone(tmp_path):
-    with pytest.warns(UserNotice, match="umt registers no search ranges"):
-        plan = plan_sweep("synth", "umt", "toon", "0", [*TINY, "strategy.umt.alpha=0"], tmp_path, tune=2)
-    assert set(by_draw(plan, "umt")[1]) == {"optim.lr", "loss.domain_weight"}
+    with STRATEGIES.scoped():  # a plugin's strategy with a setting but no SEARCH
+
+        @dataclasses.dataclass
+        class BareParams:
+            weight: float = 0.5
+
+            def validate(self) -> None:
+                pass
+
+        STRATEGIES.register("bare")(type("Bare", (PCGrad,), {"Params": BareParams}))
+        with pytest.warns(UserNotice, match="bare registers no search ranges"):
+            plan = plan_sweep("synth", "bare", "toon", "0", TINY, tmp_path, tune=2)
+    assert set(by_draw(plan, "bare")[1]) == {"optim.lr", "loss.domain_weight"}
+
+
+def test_every_built_in_strategy_and_method_with_settings_registers_ranges():
+    from mmdg_bench.methods import METHODS
+    from mmdg_bench.search_space import tunes_nothing
+
+    untuned = [n for n in STRATEGIES.names() if tunes_nothing(STRATEGIES.get(n).Params)]
+    untuned += [n for n in METHODS.names() if tunes_nothing(METHODS.get(n).Params)]
+    assert untuned == []
 
 
 @pytest.mark.parametrize(("tune", "vary", "says"), [
