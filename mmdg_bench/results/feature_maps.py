@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -34,11 +33,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from mmdg_bench.errors import UserError, check_choice
-from mmdg_bench.files import DONE, FEATURES, write_atomically, write_text_atomically
+from mmdg_bench.files import DONE, FEATURES, write_text_atomically
+from mmdg_bench.results.plots import save
 
 EMBEDDINGS = ("tsne", "umap")
 FORMATS = ("png", "svg")  # SVG: a scatter of a few hundred points stays sharp at any size, and inlines in HTML
-SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "mmdg-bench"}  # text as text; the same file each time
 FUSED = "fused"
 SPLIT_MARKERS = {"val": "o", "target": "^"}
 SPLIT_NAMES = {"val": "source validation", "target": "held-out target"}
@@ -293,21 +292,6 @@ def feature_figure(features: FeatureSet, method: str = "tsne") -> tuple[Figure, 
     return draw_feature_maps(features, coordinates, scores, method), scores
 
 
-def save_figure(fig: Figure, stem: Path) -> list[Path]:
-    """Each format written atomically: a reader never sees half a figure."""
-    paths = []
-    for fmt in FORMATS:
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        with matplotlib.rc_context(SVG_SETTINGS):
-            write_atomically(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata(fmt)))
-        paths.append(path)
-    return paths
-
-
-def metadata(fmt: str) -> dict:
-    return {"Date": None} if fmt == "svg" else {}
-
-
 def plot_features(results_dir: Path, out: Path, method: str = "tsne") -> tuple[list[Path], pd.DataFrame]:
     """For the run folder `results_dir` (or each run under it with saved features): its figure
     (<out>/<run>_feature_maps.png and .svg) and scores (<out>/<run>_feature_scores.csv); the files
@@ -320,7 +304,7 @@ def plot_features(results_dir: Path, out: Path, method: str = "tsne") -> tuple[l
     for features in runs:
         fig, scores = feature_figure(features, method)
         name = features.folder.resolve().name
-        written += save_figure(fig, out / f"{name}_feature_maps")
+        written += save(fig, out / f"{name}_feature_maps", FORMATS)
         csv = out / f"{name}_feature_scores.csv"
         write_text_atomically(csv, scores.to_csv(index=False, float_format="%.2f"))
         written.append(csv)

@@ -25,13 +25,10 @@ from mmdg_bench.errors import UserError
 from mmdg_bench.results.cells import SELECTION_LABELS, Group, Leaderboard
 from mmdg_bench.results.collect import ROW, RUN_FOLDER, Damaged, read_summary
 from mmdg_bench.results.feature_maps import FOLDS, feature_figure, read_features, runs_with_features
-from mmdg_bench.results.plots import draw, figure_specs
+from mmdg_bench.results.plots import SVG_SETTINGS, UNDATED, draw, figure_specs
 from mmdg_bench.results.render import rows
 from mmdg_bench.results.sensitivity import sensitivity_figures
 
-# SVG text as text (not glyph outlines): a third of the size, selectable, searchable; a fixed hash salt
-# and no date, so the same runs make the same file (a committed report diffs cleanly).
-SVG_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "mmdg-bench"}
 SVG_START = re.compile(r"<svg\b")
 SVG_ID = re.compile(r' id="([^"]+)"')
 SVG_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
@@ -173,7 +170,7 @@ def figure_svg(fig: Figure, prefix: str) -> str:
     """A Matplotlib figure as a compact inline <svg> element (compact_svg)."""
     buffer = io.StringIO()
     with matplotlib.rc_context(SVG_SETTINGS):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
+        fig.savefig(buffer, format="svg", metadata=UNDATED)
     return compact_svg(buffer.getvalue(), prefix)
 
 
@@ -199,10 +196,14 @@ def draw_figures(epochs: pd.DataFrame) -> list[InlineFigure]:
     return figures
 
 
+def figure_element(svg: str, number: int, caption: str) -> str:
+    """An inline figure under its number; `caption` is HTML (its text already escaped)."""
+    return f'<figure id="figure-{number}">{svg}<figcaption>Figure {number}. {caption}</figcaption></figure>'
+
+
 def figure_html(figure: InlineFigure, number: int) -> str:
-    return (f'<figure id="figure-{number}">{figure.svg}<figcaption>Figure {number}. {text(figure.title)} '
-            f"(preset {text(figure.preset)}): line: mean over seeds; band: ± 1 std (ddof=1); columns: each "
-            f"held-out target domain and their mean.</figcaption></figure>")
+    return figure_element(figure.svg, number, f"{text(figure.title)} (preset {text(figure.preset)}): line: mean "
+                          f"over seeds; band: ± 1 std (ddof=1); columns: each held-out target domain and their mean.")
 
 
 @dataclass(frozen=True)
@@ -242,12 +243,9 @@ def feature_maps_html(maps: list[FeatureMapFigure], first_figure: int) -> str:
              f"domain's share. Class kNN: a k-nearest-neighbour classifier's {FOLDS}-fold class accuracy. The maps "
              "are t-SNE pictures of the same features; the scores, not the pictures, are what to compare.</p>",
              sortable_table(header, body, "Feature separability", "feature-scores")]
-    for i, m in enumerate(maps):
-        number = first_figure + i
-        parts.append(f'<figure id="figure-{number}">{m.svg}<figcaption>Figure {number}. Feature maps of '
-                     f"{text(m.run)}: t-SNE of each modality's and the fused features, coloured by domain (top) "
-                     f"and by class (bottom); circles: source validation, triangles: held-out target."
-                     f"</figcaption></figure>")
+    parts += [figure_element(m.svg, first_figure + i, f"Feature maps of {text(m.run)}: t-SNE of each modality's "
+                             f"and the fused features, coloured by domain (top) and by class (bottom); circles: "
+                             f"source validation, triangles: held-out target.") for i, m in enumerate(maps)]
     return "\n".join(parts)
 
 
@@ -267,10 +265,8 @@ def sensitivity_html(figures: list[InlineFigure], first_figure: int) -> str:
              "best source-validation epoch: lines show fused target and source-validation accuracy against one "
              "setting, mean over seeds with ± 1 std (ddof=1) bars, per held-out domain and their mean; a heatmap "
              "shows the mean ± std fused target accuracy over two.</p>"]
-    for i, figure in enumerate(figures):
-        number = first_figure + i
-        parts.append(f'<figure id="figure-{number}">{figure.svg}<figcaption>Figure {number}. {text(figure.title)} '
-                     f"(preset {text(figure.preset)}).</figcaption></figure>")
+    parts += [figure_element(f.svg, first_figure + i, f"{text(f.title)} (preset {text(f.preset)}).")
+              for i, f in enumerate(figures)]
     return "\n".join(parts)
 
 

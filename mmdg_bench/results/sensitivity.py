@@ -219,14 +219,12 @@ def plot_sensitivity(results_dir: Path, out: Path, keys: list[str]) -> tuple[lis
 def varied_keys(results_dir: Path) -> list[str]:
     """The settings that the `sweep --vary` grids under `results_dir` varied, read from their saved plans,
     in the order the sweeps gave them (a `sweep --tune`'s draws are not a grid: left out)."""
-    from mmdg_bench.sweep.plan import PLANS_FOLDER, read_plan
+    from mmdg_bench.sweep.plan import plan_records
 
     keys = {}
-    for plans in sorted(Path(results_dir).rglob(PLANS_FOLDER)):
-        for path in sorted(plans.glob("*.json")) if plans.is_dir() else ():
-            for raw in read_plan(path):
-                if raw.get("draw") is None:
-                    keys.update(dict.fromkeys(o.partition("=")[0].strip() for o in raw.get("varied") or ()))
+    for raw in plan_records(results_dir):
+        if raw.get("draw") is None:
+            keys.update(dict.fromkeys(o.partition("=")[0].strip() for o in raw.get("varied") or ()))
     return list(keys)
 
 

@@ -43,18 +43,16 @@ def tuned_draws(results_dir: Path | str) -> dict[str, tuple[int, tuple[str, ...]
     """{run folder name: (draw, study)} of every run a `sweep --tune` planned under `results_dir`; a study
     is the sweep's own overrides (those that change what a run computes), so that two tuning sweeps of
     one strategy under different settings are told apart."""
-    from mmdg_bench.sweep.plan import PLANS_FOLDER, read_plan
+    from mmdg_bench.sweep.plan import plan_records
 
     draws = {}
-    for plans in sorted(Path(results_dir).rglob(PLANS_FOLDER)):
-        for path in sorted(plans.glob("*.json")) if plans.is_dir() else ():
-            for raw in read_plan(path):
-                if raw.get(DRAW) is None or not raw.get("run_folder"):
-                    continue
-                drawn = set(raw.get("varied") or ())
-                study = tuple(o for o in raw["overrides"] if o not in drawn
-                              and o.partition("=")[0].strip() not in NOT_ROW_SETTINGS)
-                draws[raw["run_folder"]] = (int(raw[DRAW]), study)
+    for raw in plan_records(results_dir):
+        if raw.get(DRAW) is None or not raw.get("run_folder"):
+            continue
+        drawn = set(raw.get("varied") or ())
+        study = tuple(o for o in raw["overrides"] if o not in drawn
+                      and o.partition("=")[0].strip() not in NOT_ROW_SETTINGS)
+        draws[raw["run_folder"]] = (int(raw[DRAW]), study)
     return draws
 
 
@@ -143,26 +141,30 @@ def tuned_group(runs: pd.DataFrame, selection: str, against: str) -> Group:
     return Group(preset, dataset, selection, tables, notes)
 
 
+def tuned_groups(runs: pd.DataFrame, results_dir: Path | str, selection: str, against: str | None = None) \
+        -> list[Group]:
+    """Per (preset, dataset) of the folder's tuned runs, the defaults-only and the tuned tables; none where
+    no `sweep --tune` planned runs here."""
+    tuned = tuned_runs(runs[runs.selection == selection], tuned_draws(results_dir))
+    return [tuned_group(group, selection, against or BASELINE)
+            for _, group in tuned.groupby(["preset", "dataset"], sort=True)] if not tuned.empty else []
+
+
 def tuned_report(runs: pd.DataFrame, results_dir: Path | str, selection: str, against: str | None = None) \
         -> list[Group]:
     """`compare --tuned`: per (preset, dataset), the defaults-only and the tuned tables."""
-    tuned = tuned_runs(runs[runs.selection == selection], tuned_draws(results_dir))
-    if tuned.empty:
+    groups = tuned_groups(runs, results_dir, selection, against)
+    if not groups:
         raise UserError(f"no runs of a `sweep --tune` under {results_dir} (with a '{selection}' selection): "
                         f"run `mmdg-bench sweep --tune K --out {results_dir}` first")
-    return [tuned_group(group, selection, against or BASELINE)
-            for _, group in tuned.groupby(["preset", "dataset"], sort=True)]
+    return groups
 
 
 def with_tuned_tables(groups: list[Group], runs: pd.DataFrame, results_dir: Path | str, selection: str,
                       against: str | None = None) -> list[Group]:
     """`groups` (compare's) with each (preset, dataset)'s tuning tables appended, where the folder has tuned
     runs (`mmdg-bench report`); unchanged where it has none."""
-    tuned = tuned_runs(runs[runs.selection == selection], tuned_draws(results_dir))
-    if tuned.empty:
-        return groups
-    extra = {(g.preset, g.dataset): g for g in (tuned_group(group, selection, against or BASELINE)
-                                                 for _, group in tuned.groupby(["preset", "dataset"], sort=True))}
+    extra = {(g.preset, g.dataset): g for g in tuned_groups(runs, results_dir, selection, against)}
     return [dataclasses.replace(g, tables=[*g.tables, *extra[g.preset, g.dataset].tables],
                                 notes=[*g.notes, *extra[g.preset, g.dataset].notes])
             if (g.preset, g.dataset) in extra else g for g in groups]

@@ -19,6 +19,7 @@ import hashlib
 import itertools
 import json
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -300,6 +301,14 @@ def read_plan(path: Path) -> list[dict]:
         raise UserError(f"the sweep plan {path} is damaged ({reason}): delete it, then run the sweep again "
                         f"with the same options to write it anew") from None
     return raw
+
+
+def plan_records(results_dir: Path | str) -> Iterator[dict]:
+    """Every planned run, as saved, of every sweep plan under `results_dir` at any depth
+    (`<out>/sweeps/*.json`), plan by plan in name order; a damaged plan is read_plan's one sentence."""
+    for plans in sorted(Path(results_dir).rglob(PLANS_FOLDER)):
+        for path in sorted(plans.glob("*.json")) if plans.is_dir() else ():
+            yield from read_plan(path)
 
 
 def saved_plans(out: Path) -> list[RunSpec]:
