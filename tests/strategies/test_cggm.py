@@ -38,17 +38,6 @@ from mmdg_bench.strategies.cggm import (
 from tests.conftest import training_batch
 from tests.strategies.test_strategies import TARGET, TINY, assert_close, gradients, synth_model
 
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config("synth", TINY)
-
-
-@pytest.fixture(scope="module")
-def batch(config):
-    return training_batch(config, TARGET)
-
-
 # --------------------------------------------------------------------------- #
 # the official rule, written out independently
 # --------------------------------------------------------------------------- #

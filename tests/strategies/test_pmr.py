@@ -36,20 +36,10 @@ from mmdg_bench.strategies.pmr import (
     prototype_pass,
     weak_modalities,
 )
-from tests.conftest import training_batch
 from tests.strategies.test_strategies import TARGET, TINY, assert_close, gradients, synth_model
 
 NAN = float("nan")
 
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config("synth", TINY)
-
-
-@pytest.fixture(scope="module")
-def batch(config):
-    return training_batch(config, TARGET)
 
 # --------------------------------------------------------------------------- #
 # the official rule, written out independently

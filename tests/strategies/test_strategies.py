@@ -26,33 +26,14 @@ from mmdg_bench.strategies.grad_blending import GradBlending, GradBlendingParams
 from mmdg_bench.strategies.gradients import split_encoder_gradients
 from mmdg_bench.strategies.ogm_ge import OGMGE, OGMGEParams
 from mmdg_bench.strategies.pcgrad import PCGrad
-from tests.conftest import training_batch
+from tests.strategies.conftest import TARGET, TINY
 
-TARGET = "toon"
-TINY = [
-    "threads=1",  # the machine is shared: one thread avoids oversubscription stalls
-    "data.synth.train_per_class=4", "data.synth.test_per_class=2", "data.synth.frames=4",
-    "data.video.num_frames=4", "data.synth.seconds=0.5", "data.audio.seconds=0.5",
-    "optim.batch_size=16", "optim.epochs=2",
-    # 4 clips per (domain, class): a quarter holds one out of each; re-estimate at epoch 2
-    "strategy.grad-blending.holdout_fraction=0.25", "strategy.grad-blending.super_epoch=1",
-]
 # The strategies of the issue (other test modules may register test-only ones).
 NAMES = ["baseline", "ogm-ge", "grad-blending", "pcgrad", "gmp", "gmp-igdm-only", "gmp-cagp-only", "gmp-unified",
          "gmp-no-k", "gmp-no-p", "gmp-fixed-proj-cls", "gmp-fixed-proj-dom", "gmp-pcgrad", "gmp-reverse-cagp",
          "gmp-fast"]
 PAIR_KEYS = ("cos_cd", "conflict", "norm_c", "norm_d")
 GMP_KEYS = PAIR_KEYS + ("rho", "sigma", "k", "p", "proj_cls", "proj_dom")
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_config("synth", TINY)
-
-
-@pytest.fixture(scope="module")
-def batch(config):
-    return training_batch(config, TARGET)
 
 
 def assert_close(got: torch.Tensor, want: torch.Tensor) -> None:
