@@ -27,14 +27,15 @@ def evaluate(model: MultimodalModel, loader, device: str, precision: str = "fp32
             correct[head] = correct[head] + (head_logits.argmax(1) == labels).sum()
         loss = loss + F.cross_entropy(logits["fused"], labels, reduction="sum").double()
         total += len(labels)
-    read = read_at_once({**correct, "loss": loss})
+    read = read_at_once({**correct, "loss": loss}, device)
     metrics = {head: 100.0 * read[head] / max(total, 1) for head in correct}
     metrics["loss"] = read["loss"] / max(total, 1)
     return metrics
 
 
-def read_at_once(values: dict) -> dict:
-    """The values as Python numbers, the tensors among them read from the device in one transfer."""
+def read_at_once(values: dict, device: str) -> dict:
+    """The values as Python numbers, the tensors among them (on `device`, or on the CPU: AGM keeps its
+    scores there) read from the device in one transfer, in float64."""
     keys = [k for k, v in values.items() if torch.is_tensor(v)]
-    read = dict(zip(keys, torch.stack([values[k].double() for k in keys]).tolist())) if keys else {}
+    read = dict(zip(keys, torch.stack([values[k].to(device).double() for k in keys]).tolist())) if keys else {}
     return {k: read.get(k, v) for k, v in values.items()}

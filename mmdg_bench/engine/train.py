@@ -24,7 +24,7 @@ from mmdg_bench.data.sampling import EpochSampler
 from mmdg_bench.device import autocast, resolve_device, to_device
 from mmdg_bench.engine.acceleration import configure_backends, loader_options, prepare_encoders
 from mmdg_bench.engine.checkpoint import load_checkpoint, remove_checkpoint, restore, save_checkpoint, save_weights
-from mmdg_bench.engine.evaluate import evaluate
+from mmdg_bench.engine.evaluate import evaluate, read_at_once
 from mmdg_bench.engine.memory import PeakMemory
 from mmdg_bench.engine.run_folder import one_trainer_per_folder, run_folder_of
 from mmdg_bench.engine.selection import select_epochs
@@ -114,13 +114,6 @@ def check_finite(model, epoch: int) -> None:
                                     f"lower optim.lr or check the strategy's hyper-parameters")
 
 
-def read_sums(sums: dict, device: str) -> dict[str, float]:
-    """The epoch's sums as Python floats, the tensors among them read from the device at once."""
-    keys = [k for k, v in sums.items() if torch.is_tensor(v)]
-    read = dict(zip(keys, torch.stack([sums[k].to(device) for k in keys]).tolist())) if keys else {}
-    return {k: read.get(k, v) for k, v in sums.items()}
-
-
 def train_epoch(model, strategy, optimizer, loader, device: str, epoch: int, config: Config, progress) -> dict:
     model.train()
     strategy.start_epoch(epoch)
@@ -136,7 +129,7 @@ def train_epoch(model, strategy, optimizer, loader, device: str, epoch: int, con
         check_finite(model, epoch)
         optimizer.step()
         model.method.after_step()
-        # Summed on the device and read once per epoch (`read_sums`): a `.item()` per value would wait for
+        # Summed on the device and read once per epoch (`read_at_once`): a `.item()` per value would wait for
         # the GPU at every step. In float64, as Python's float sums were: the logged numbers are unchanged.
         sums["loss_cls"] += sum(t.value for t in step.terms if t.group != DOMAIN).detach().double()
         sums["loss_dom"] += step.domain.detach().double()
@@ -145,7 +138,7 @@ def train_epoch(model, strategy, optimizer, loader, device: str, epoch: int, con
             sums[f"strategy/{key}"] += value.detach().double().reshape(()) if torch.is_tensor(value) else float(value)
         steps += 1
         progress.advance()
-    means = {k: v / max(steps, 1) for k, v in read_sums(sums, device).items()}
+    means = {k: v / max(steps, 1) for k, v in read_at_once(sums, device).items()}
     train = {k: v for k, v in means.items() if not k.startswith("strategy/")}
     diag = {k.removeprefix("strategy/"): v for k, v in means.items() if k.startswith("strategy/")}
     return {"train": train, "strategy": diag}
