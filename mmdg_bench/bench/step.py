@@ -38,7 +38,7 @@ from mmdg_bench.data.dataset import AudioLoader
 from mmdg_bench.device import autocast, resolve_device, to_device
 from mmdg_bench.engine.acceleration import configure_backends, prepare_encoders
 from mmdg_bench.engine.memory import PeakMemory
-from mmdg_bench.engine.train import make_optimizer, seed_everything, step_losses
+from mmdg_bench.engine.train import make_optimizer, run_strategy, seed_everything, step_losses
 from mmdg_bench.errors import UserNotice
 from mmdg_bench.losses import detaches_unimodal_heads
 from mmdg_bench.models import build_model
@@ -139,8 +139,7 @@ def build_stepper(name: str, config: Config, classes: int, device: str, feature_
                         detaches_unimodal_heads(config.loss.classification, strategy_cls),
                         feature_dims=feature_dims).to(device)
     prepare_encoders(model, device, config.channels_last, config.compile)  # as the run prepares it
-    strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
-    strategy.epochs = config.optim.epochs  # as the engine tells it (DRB's schedule)
+    strategy = run_strategy(config, model)  # as the engine builds it
     strategy.use_stand_ins()  # no results folder here: untrained stand-ins for the runs it reads (UMT's)
     trainable = [p for p in model.parameters() if p.requires_grad]
     return Stepper(name, model, strategy, make_optimizer(trainable, config.optim))

@@ -26,7 +26,7 @@ from mmdg_bench.config import load_config
 from mmdg_bench.data import ClipDataset, load_index
 from mmdg_bench.device import autocast, to_device
 from mmdg_bench.engine.acceleration import prepare_encoders
-from mmdg_bench.engine.train import make_optimizer, run_model, seed_everything, step_losses
+from mmdg_bench.engine.train import make_optimizer, run_model, run_strategy, seed_everything, step_losses
 from mmdg_bench.settings import Config
 from mmdg_bench.strategies import STRATEGIES, Strategy
 
@@ -66,11 +66,9 @@ def first_batch(config: Config, clips, sources: list[str]) -> dict:
 def build_bench(name: str, overrides: list[str], index, parts: dict, sources: list[str]) -> StrategyBench:
     config = load_config("synth", overrides, strategy__name=name)  # that strategy's params, overrides included
     seed_everything(config.seed)
-    strategy_cls = STRATEGIES.get(name)
     model = run_model(config, len(index.classes), len(sources), config.device)  # as the engine builds it
     prepare_encoders(model, config.device, config.channels_last, config.compile)  # and prepares it
-    strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
-    strategy.epochs = config.optim.epochs  # as the engine tells it (DRB's schedule)
+    strategy = run_strategy(config, model)
     strategy.use_stand_ins()  # no results folder here: untrained stand-ins for the runs it reads (UMT's)
     train, extra = strategy.holdout_split(parts["train"])
     loaders = {key: DataLoader(ClipDataset(clips, config.data.modalities, config.data, sources, cache=True),

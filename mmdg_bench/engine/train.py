@@ -213,6 +213,15 @@ def run_model(config: Config, num_classes: int, num_domains: int, device: str, c
     return attach_method(model, config.method, config.loss, num_classes, num_domains, config.seed).to(device)
 
 
+def run_strategy(config: Config, model):
+    """The run's strategy on `model`, with its settings and the run's length (for schedules given as
+    fractions of it, DRB's); the engine and the step benches build it alike."""
+    strategy_cls = STRATEGIES.get(config.strategy.name)
+    strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
+    strategy.epochs = config.optim.epochs
+    return strategy
+
+
 @one_trainer_per_folder
 def train_run(config: Config, target: str, out_root: Path | str, progress=None, force: bool = False,
               loggers=None) -> RunResult:
@@ -238,12 +247,10 @@ def train_run(config: Config, target: str, out_root: Path | str, progress=None, 
     memory.reset()  # this run's peak, not the earlier runs' of this process (a sweep worker)
     configure_backends(config.deterministic)
     seed_everything(config.seed)
-    strategy_cls = STRATEGIES.get(config.strategy.name)
     caches = open_caches(config) if config.data.source == "features" else None
     model = run_model(config, len(index.classes), len(sources), device, caches)
     prepare_encoders(model, device, config.channels_last, config.compile)
-    strategy = strategy_cls(strategy_cls.Params(**config.strategy.params), model, config.seed)
-    strategy.epochs = config.optim.epochs  # the run's length, for schedules given as fractions of it (DRB's)
+    strategy = run_strategy(config, model)
     strategy.prepare_run(config, target, out_root)  # the runs it reads (UMT's teachers), before the clips are read
     parts = index.protocol(target)
     parts["train"], extra = strategy.holdout_split(parts["train"])
