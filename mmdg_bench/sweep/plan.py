@@ -201,7 +201,8 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
 
     if tune is not None:
         check_tune(tune, list(vary))
-    cells = vary_cells(parse_vary(list(vary), overrides))
+    varied = parse_vary(list(vary), overrides)
+    cells = vary_cells(varied)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserNotice)
         base = load_config(preset, overrides, plugins=plugins)
@@ -227,7 +228,7 @@ def plan_sweep(preset: str, strategies: str, targets: str, seeds: str, overrides
     plan = [dataclasses.replace(spec, run_folder=run_folder_of(spec.config(), spec.target, "").path.name)
             for spec in plan]  # every config resolved: a typo fails here, before any training
     plan = with_required_runs(plan)
-    for name in sorted(overridden_strategies([*overrides, *(f"{key}=" for key in parse_vary(list(vary)))])
+    for name in sorted(overridden_strategies([*overrides, *(f"{key}=" for key in varied)])
                        - set(chosen)):
         warnings.warn(UserNotice(f"the overrides of strategy.{name} have no effect: the sweep's strategies "
                                  f"are {', '.join(chosen)}"), stacklevel=2)
